@@ -1,0 +1,99 @@
+"""Small helpers every htools program shares: errors, loading, saving."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import numpy as np
+
+from htools.backends.external import UsageError, load_external
+from htools.errors import HtoolsError
+from solver import cluster as C
+from solver.cluster import ClusterState
+from solver.loader import LoadOptions, load_cluster
+from solver.records import ClusterData, Instance, Node
+
+
+def die(msg: str, code: int = 1) -> NoReturn:
+    """Ganeti's exitErr: ``Error: <msg>`` on stderr and exit 1."""
+    sys.stdout.flush()
+    print(f"Error: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def load_data(opts: Any) -> ClusterData:
+    try:
+        return load_external(opts)
+    except UsageError as e:
+        die(str(e))
+    except HtoolsError as e:
+        die(f"failed to load data, aborting: {e}")
+
+
+def load_state(opts: Any, data: ClusterData) -> ClusterState:
+    """Run the load pipeline with the CLI's tag/selection/utilisation inputs."""
+    util = None
+    if getattr(opts, "util_file", None) and not getattr(opts, "ignore_dynu", False):
+        from htools.backends.utilisation import load_util
+        try:
+            util = load_util(opts.util_file)
+        except HtoolsError as e:
+            die(f"can't parse utilisation data: {e}")
+    lo = LoadOptions(
+        ignore_dynu=bool(getattr(opts, "ignore_dynu", False)), util=util,
+        exclusion_tags=getattr(opts, "exclusion_tags", None) or (),
+        select_instances=getattr(opts, "select_instances", None),
+        exclude_instances=getattr(opts, "exclude_instances", None),
+        static_kvm_node_memory=getattr(opts, "static_kvm_node_memory", 4096))
+    try:
+        return load_cluster(data, lo)
+    except HtoolsError as e:
+        die(f"failed to load data, aborting: {e}")
+
+
+def print_warnings(state: ClusterState, verbose: int, always: bool = False) -> None:
+    if state.warnings and (always or verbose != 0):
+        print("Warning: cluster has inconsistent data:", file=sys.stderr)
+        for w in state.warnings:
+            print(f"  - {w}", file=sys.stderr)
+        print("", file=sys.stderr)
+
+
+def state_records(state: ClusterState, nodes: np.ndarray | None = None,
+                  insts: np.ndarray | None = None) -> ClusterData:
+    """The simulated state as backend records (for -S), optionally a subset.
+
+    fMem stays as loaded; free disk and spindles, the offline flag and the
+    placement come from the simulation.
+    """
+    data = state.data
+    nd, ia = state.node, state.inst
+    node_idx = list(range(state.n_nodes)) if nodes is None else [int(n) for n in nodes]
+    inst_idx = list(range(state.n_instances)) if insts is None else [int(i) for i in insts]
+    new_pos = {n: j for j, n in enumerate(node_idx)}
+    out_nodes = []
+    for n in node_idx:
+        src = data.nodes[n]
+        out_nodes.append(Node(**{**src.__dict__, "f_dsk": int(nd[C.F_DSK, n]),
+                                 "f_spindles": int(nd[C.F_SPN, n]),
+                                 "offline": bool(nd[C.OFFLINE, n])}))
+    out_insts = []
+    for k in inst_idx:
+        src = data.instances[k]
+        s = int(ia.snode[k])
+        out_insts.append(Instance(**{**src.__dict__, "pnode": new_pos[int(ia.pnode[k])],
+                                     "snode": new_pos[s] if s >= 0 else -1}))
+    return ClusterData(groups=data.groups, nodes=out_nodes, instances=out_insts,
+                       cluster_tags=data.cluster_tags, ipolicy=data.ipolicy)
+
+
+def save_data(prefix: str, suffix: str, msg: str, data: ClusterData) -> None:
+    from htools.backends.text import dump_text
+    path = f"{prefix}.{suffix}"
+    try:
+        with open(path, "w") as fh:
+            fh.write(dump_text(data))
+    except OSError as e:
+        die(f"cannot write {path}: {e.strerror}")
+    print(f"The cluster state {msg} has been written to file '{path}'", file=sys.stderr)

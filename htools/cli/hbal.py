@@ -1,0 +1,240 @@
+"""hbal: cluster balancer (Ganeti-compatible command line and output)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from htools import report
+from htools.cli.common import (
+    die,
+    load_data,
+    load_state,
+    print_warnings,
+    save_data,
+    state_records,
+)
+from htools.cli.options import parse_or_exit
+from htools.errors import HtoolsError
+from htools.fmt import fmt_fixed, fmt_g6
+from solver import cluster as C
+from solver.balance import BalanceOptions, Balancer
+from solver.loader import lookup_name, set_node_status
+from solver.metrics import compute_score, optimal_score
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def select_group(state: C.ClusterState, group: str | None) -> tuple[str, np.ndarray, np.ndarray]:
+    """Ganeti's selectGroup: the group to balance, its nodes and instances."""
+    data = state.data
+    gidx = state.node[C.GROUP].astype(np.int64)
+    with_nodes = sorted(set(gidx.tolist()))
+    if len(with_nodes) > 1 and group is None:
+        sys.stdout.flush()
+        _err("Found multiple node groups:")
+        for g in with_nodes:
+            _err("  " + data.groups[g].name)
+        die("Aborting.")
+    if group is None:
+        if not with_nodes:
+            die("No groups found by splitCluster?!")
+        g = with_nodes[0]
+    else:
+        g = lookup_name([gr.name for gr in data.groups], group)
+        if g is None:
+            g = next((i for i, gr in enumerate(data.groups) if gr.uuid == group), None)
+        if g is None:
+            sys.stdout.flush()
+            _err(f"Node group {group} not found. Node group list is:")
+            for gr in data.groups:
+                _err("  " + gr.name)
+            die("Aborting.")
+    nodes = np.nonzero(gidx == g)[0].astype(np.int64)
+    pn = state.inst.pnode
+    insts = np.nonzero(np.isin(pn, nodes))[0].astype(np.int64)
+    return data.groups[g].name, nodes, insts
+
+
+def bad_items(state: C.ClusterState, nodes: np.ndarray) -> tuple[list[int], list[int]]:
+    nd = state.node
+    bad = [int(n) for n in nodes if nd[C.OFFLINE, n] == 0 and nd[C.N1_FAIL, n] != 0]
+    insts: set[int] = set()
+    for n in bad:
+        insts.update(state.primaries(n))
+        insts.update(state.secondaries(n))
+    return bad, sorted(insts)
+
+
+def policy_unhealthy(state: C.ClusterState, n: int) -> bool:
+    nd = state.node
+    if nd[C.INST_SPN, n] > nd[C.HI_SPN, n]:
+        return True
+    return bool(nd[C.U_CPU, n] / nd[C.T_CPU, n] > nd[C.VCPU_RATIO, n])
+
+
+def main(argv: list[str] | None = None) -> None:
+    opts = parse_or_exit("hbal", sys.argv[1:] if argv is None else argv)
+    try:
+        run(opts)
+    except HtoolsError as e:
+        die(str(e))
+
+
+def run(opts) -> None:
+    verbose = opts.verbose
+    data = load_data(opts)
+    state = load_state(opts, data)
+    print_warnings(state, verbose)
+    if verbose > 1:
+        print("Loaded cluster tags: " + ",".join(data.cluster_tags))
+    try:
+        set_node_status(state, max_cpu=opts.max_cpu, min_disk=opts.min_disk,
+                        offline=opts.offline_nodes or [])
+    except HtoolsError as e:
+        die(str(e))
+
+    if state.n_instances == 0:
+        print("Cluster is empty, exiting.")
+        sys.exit(0)
+    ia = state.inst
+    if verbose > 1:
+        split = [k for k in range(state.n_instances) if ia.snode[k] >= 0 and
+                 state.node[C.GROUP, ia.pnode[k]] != state.node[C.GROUP, ia.snode[k]]]
+        if split:
+            sys.stdout.flush()
+            _err("Found instances belonging to multiple node groups:")
+            for k in split:
+                _err("  " + data.instances[k].name)
+            _err("These instances will not be moved.")
+    print(f"Loaded {state.n_nodes} nodes, {state.n_instances} instances")
+    if state.suffix and verbose > 1:
+        print(f"Note: Stripping common suffix of '{state.suffix}' from names")
+    if opts.save_cluster:
+        sys.stdout.flush()
+        save_data(opts.save_cluster, "original", "before balancing", data)
+
+    gname, nodes, insts = select_group(state, opts.group)
+    print(f"Group size {len(nodes)} nodes, {len(insts)} instances")
+    print(f"Selected node group: {gname}")
+    bad, bad_insts = bad_items(state, nodes)
+    if verbose >= 1:
+        print(f"Initial check done: {len(bad)} bad nodes, {len(bad_insts)} bad instances.")
+    policy_bad = [n for n in nodes if n not in bad and policy_unhealthy(state, int(n))]
+    if bad:
+        print("Cluster is not N+1 happy, continuing but no guarantee that the cluster "
+              "will end N+1 happy.")
+    if policy_bad:
+        print(f"The cluster contains {len(policy_bad)} policy-violating nodes.")
+        print("Continuing, ignoring soft errors." if opts.ignore_soft_errors else
+              "Continuing, but the set of moves might be too restricted; consider using "
+              "the --ignore-soft-errors option.")
+    sys.stdout.flush()
+    if opts.print_instances:
+        _err("")
+        _err("Initial instance map:")
+        _err("\n".join(report.instance_table(state, insts)))
+    fields = report.node_fields(opts.print_nodes) if opts.print_nodes is not None else None
+    if fields is not None:
+        _err("")
+        _err("Initial cluster status:")
+        _err("\n".join(report.node_table(state, nodes, fields)))
+        _err("")
+
+    ini = compute_score(state, nodes)
+    opt = optimal_score(state, nodes)
+    if verbose > 2:
+        _, table = report.coefficient_table(state, nodes)
+        print("Initial coefficients: overall " + fmt_fixed(ini, 8))
+        print("\n".join(table))
+    else:
+        print("Initial score: " + fmt_fixed(ini, 8))
+    if ini - opt < opts.min_score:
+        print(f"Cluster is already well balanced (initial score {fmt_g6(ini)},")
+        print(f"optimum score due to N+1 reservations {fmt_g6(opt)},")
+        print(f"minimum score {fmt_g6(opts.min_score)}).")
+        print("Nothing to do, exiting")
+        sys.exit(0)
+    print("Trying to minimize the CV...")
+    imlen = max((len(state.inst_alias[k]) for k in insts), default=0)
+    nmlen = max((len(state.node_alias[n]) for n in nodes), default=0)
+    bopts = BalanceOptions(
+        disk_moves=not opts.no_disk_moves, instance_moves=not opts.no_instance_moves,
+        restricted_migration=opts.restricted_migration,
+        ignore_soft_errors=opts.ignore_soft_errors, evac_mode=opts.evac_mode,
+        min_gain=opts.min_gain, min_gain_limit=opts.min_gain_limit,
+        min_score=opts.min_score, max_length=opts.max_length)
+    initial = state.copy()
+    balancer = Balancer(state, nodes, insts, bopts)
+    moves = []
+    cur = ini
+    while (bopts.max_length < 0 or len(moves) < bopts.max_length) and \
+            cur > opt + bopts.min_score:
+        mv = balancer.step(cur)
+        if mv is None:
+            break
+        moves.append(mv)
+        cur = mv.score
+        print(report.step_line(initial, mv, len(moves), imlen, nmlen), flush=True)
+
+    if not moves:
+        print("No solution found")
+    elif verbose > 2:
+        _, table = report.coefficient_table(state, nodes)
+        print("Final coefficients:   overall " + fmt_fixed(cur, 8))
+        print("\n".join(table))
+    else:
+        print(f"Cluster score improved from {fmt_fixed(ini, 8)} to {fmt_fixed(cur, 8)}")
+    if verbose >= 1:
+        print(f"Solution length={len(moves)}")
+
+    jobsets = report.split_jobsets(initial, moves)
+    if opts.first_job_group:
+        jobsets = jobsets[:1]
+    title = ("First set of jobs:" if opts.first_job_group
+             else "Commands to run to reach the above solution:")
+    if opts.print_commands is not None:
+        if opts.print_commands == "":
+            print()
+            print(title)
+            print("\n".join("  " + ln for ln in report.command_lines(initial, jobsets, False)))
+        else:
+            with open(opts.print_commands, "w") as fh:
+                fh.write(report.SCRIPT_HEADER)
+                fh.write("".join(ln + "\n" for ln in
+                                 report.command_lines(initial, jobsets, True)))
+            print(f"The commands have been written to file '{opts.print_commands}'")
+    if opts.save_cluster:
+        sys.stdout.flush()
+        save_data(opts.save_cluster, "balanced", "after balancing",
+                  state_records(state, nodes, insts))
+    sys.stdout.flush()
+    if opts.print_instances:
+        _err("")
+        _err("Final instance map:")
+        _err("\n".join(report.instance_table(state, insts)))
+    if fields is not None:
+        _err("")
+        _err("Final cluster status:")
+        _err("\n".join(report.node_table(state, nodes, fields)))
+        _err("")
+    if verbose > 3:
+        _print_cstats(initial, state, nodes)
+    if opts.execute and moves:
+        die("hbal: Execution of commands possible only on LUXI")
+
+
+def _print_cstats(before: C.ClusterState, after: C.ClusterState, nodes: np.ndarray) -> None:
+    def mem_dsk(st: C.ClusterState) -> tuple[int, int]:
+        return int(st.unallocated_mem()[nodes].sum()), int(st.node[C.F_DSK, nodes].sum())
+    m0, d0 = mem_dsk(before)
+    m1, d1 = mem_dsk(after)
+    print(f"Original: mem={m0} disk={d0}")
+    print(f"Final:    mem={m1} disk={d1}")
+
+
+if __name__ == "__main__":
+    main()

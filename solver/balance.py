@@ -1,0 +1,505 @@
+"""hbal's greedy search (spec §4.4-4.8), exact and fast.
+
+Each step considers every (instance, move kind, target) candidate in Ganeti's
+enumeration order and picks the first one with the minimal score.  Scores are
+compared on Ganeti's exact bits, but computing them by full recomputation for
+every candidate costs O(nodes) each.  So a step runs in two phases:
+
+1. ``_fast_scores`` evaluates every candidate in O(metrics) from running
+   per-metric sums (shifted by the current mean, which keeps the variance
+   estimate accurate) and returns a score estimate plus a rigorous error
+   bound for each;
+2. every candidate whose lower bound is not above the smallest upper bound
+   is rescored exactly (``exact_score``) in enumeration order, and the first
+   exact minimum wins.
+
+``best_move_exact`` is the plain twin (exact score for every candidate) used
+by tests and for small clusters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from solver import cluster as C
+from solver.metrics import (
+    AGGREGATION,
+    N_METRICS,
+    WEIGHTS,
+    exact_score,
+    location_exclusion_counts,
+    map_value,
+    node_values,
+    optimal_score,
+)
+from solver.moves import (
+    FAILOVER,
+    FAILOVER_AND_REPLACE,
+    FAILOVER_TO_ANY,
+    REPLACE_AND_FAILOVER,
+    REPLACE_PRIMARY,
+    REPLACE_SECONDARY,
+    MoveCtx,
+    peer_tops,
+    try_move,
+)
+from solver.nodeops import InstTuple, inst_tuple
+
+MAX_KINDS = 5  # moves per target at most (4) plus the failover slot
+
+
+@dataclass
+class BalanceOptions:
+    """Ganeti's AlgorithmOptions as hbal uses them."""
+
+    disk_moves: bool = True
+    instance_moves: bool = True
+    restricted_migration: bool = False
+    ignore_soft_errors: bool = False
+    evac_mode: bool = False
+    min_gain: float = 0.01
+    min_gain_limit: float = 0.1
+    min_score: float = 1e-9
+    max_length: int = -1
+
+
+@dataclass(frozen=True)
+class Move:
+    """One accepted step: what moved where, and the score after it."""
+
+    instance: int
+    kind: int
+    target: int
+    old_primary: int
+    old_secondary: int
+    new_primary: int
+    new_secondary: int
+    score: float
+
+
+@dataclass
+class BalanceResult:
+    initial_score: float
+    optimal_score: float
+    moves: list[Move] = field(default_factory=list)
+
+    @property
+    def final_score(self) -> float:
+        return self.moves[-1].score if self.moves else self.initial_score
+
+
+@numba.njit(cache=True)
+def _gen_moves(mirror, use_sec, inst_moves, disk_moves, restricted, p_offline, out) -> int:
+    """possibleMoves: the move kinds to try per target, in Ganeti's order."""
+    if mirror == C.MIRROR_NONE:
+        return 0
+    if mirror == C.MIRROR_EXTERNAL:
+        if not inst_moves:
+            return 0
+        out[0] = FAILOVER_TO_ANY
+        return 1
+    if not disk_moves:
+        return 0
+    if not inst_moves:
+        out[0] = REPLACE_SECONDARY
+        return 1
+    if restricted and not p_offline:
+        out[0] = REPLACE_SECONDARY
+        return 1
+    if use_sec and not restricted:
+        out[0] = REPLACE_SECONDARY
+        out[1] = REPLACE_AND_FAILOVER
+        out[2] = REPLACE_PRIMARY
+        out[3] = FAILOVER_AND_REPLACE
+        return 4
+    if use_sec:
+        out[0] = REPLACE_SECONDARY
+        out[1] = REPLACE_AND_FAILOVER
+        out[2] = FAILOVER_AND_REPLACE
+        return 3
+    out[0] = REPLACE_SECONDARY
+    out[1] = REPLACE_AND_FAILOVER
+    return 2
+
+
+@numba.njit(cache=True)
+def _enumerate(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted,
+               out_k, out_kind, out_t) -> int:
+    """All candidates of a step in Ganeti's enumeration order."""
+    kinds = np.empty(4, dtype=np.int64)
+    c = 0
+    for ci in range(cands.shape[0]):
+        k = cands[ci]
+        p = ctx.pnode[k]
+        s = ctx.snode[k]
+        mirror = C.TEMPLATE_MIRROR[it.template[k]]
+        use_sec = s >= 0 and is_target[s] and inst_moves
+        if mirror == C.MIRROR_INTERNAL and use_sec:
+            out_k[c] = k
+            out_kind[c] = FAILOVER
+            out_t[c] = -1
+            c += 1
+        nk = _gen_moves(mirror, use_sec, inst_moves, disk_moves, restricted,
+                        ctx.nd[C.OFFLINE, p] != 0.0, kinds)
+        if nk == 0:
+            continue
+        for ti in range(targets.shape[0]):
+            t = targets[ti]
+            if t == p or t == s:
+                continue
+            for j in range(nk):
+                out_k[c] = k
+                out_kind[c] = kinds[j]
+                out_t[c] = t
+                c += 1
+    return c
+
+
+@numba.njit(cache=True)
+def _count_candidates(ctx, it, cands, n_targets, is_target, inst_moves, disk_moves,
+                      restricted) -> int:
+    kinds = np.empty(4, dtype=np.int64)
+    c = 0
+    for ci in range(cands.shape[0]):
+        k = cands[ci]
+        s = ctx.snode[k]
+        mirror = C.TEMPLATE_MIRROR[it.template[k]]
+        use_sec = s >= 0 and is_target[s] and inst_moves
+        if mirror == C.MIRROR_INTERNAL and use_sec:
+            c += 1
+        nk = _gen_moves(mirror, use_sec, inst_moves, disk_moves, restricted,
+                        ctx.nd[C.OFFLINE, ctx.pnode[k]] != 0.0, kinds)
+        c += nk * n_targets  # an upper bound (p and s excluded later)
+    return c
+
+
+@numba.njit(cache=True)
+def _exact_candidate(ctx, it, nodes, k, kind, t, force, base_map, buf, mod_idx, res,
+                     work, online, detail) -> float:
+    r = try_move(ctx, it, k, kind, t, force, buf, mod_idx, res)
+    if r != C.OK:
+        return np.nan
+    return exact_score(ctx.nd, nodes, mod_idx, buf, int(res[0]), base_map + res[4],
+                       work, online, detail)
+
+
+@numba.njit(cache=True)
+def best_move_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, n_cand, force, ini_score,
+                    base_map):
+    """The twin: exact score for every candidate; first strict minimum wins."""
+    buf = np.empty((4, ctx.nd.shape[0]))
+    mod_idx = np.empty(4, dtype=np.int64)
+    res = np.empty(11)
+    work = np.empty((N_METRICS, nodes.shape[0]))
+    online = np.empty(nodes.shape[0], dtype=np.bool_)
+    detail = np.empty(N_METRICS)
+    best = ini_score
+    best_c = -1
+    for c in range(n_cand):
+        sc = _exact_candidate(ctx, it, nodes, cand_k[c], cand_kind[c], cand_t[c], force,
+                              base_map, buf, mod_idx, res, work, online, detail)
+        if sc < best:
+            best = sc
+            best_c = c
+    return best_c, best
+
+
+# ---- fast path ---------------------------------------------------------------
+
+@numba.njit(cache=True)
+def _base_stats(nd, nodes, shift, s1, s2, sabs, nvals):
+    """Per-metric sums over the scored nodes, shifted by ``shift``.
+
+    s1/s2: Σ(x−c), Σ(x−c)² over online nodes for std-dev metrics, plain sums
+    for sum metrics (online or offline per the metric); sabs: Σ|x| (error
+    scale).  Returns the number of online nodes.
+    """
+    col = np.empty(nd.shape[0])
+    v = np.empty(N_METRICS)
+    n_on = 0
+    for j in range(nodes.shape[0]):
+        n = nodes[j]
+        if nd[C.OFFLINE, n] == 0.0:
+            n_on += 1
+    for i in range(N_METRICS):
+        s1[i] = 0.0
+        s2[i] = 0.0
+        sabs[i] = 0.0
+    for j in range(nodes.shape[0]):
+        n = nodes[j]
+        for f in range(nd.shape[0]):
+            col[f] = nd[f, n]
+        node_values(col, v)
+        nvals[:, j] = v
+        on = col[C.OFFLINE] == 0.0
+        for i in range(N_METRICS):
+            agg = AGGREGATION[i]
+            if agg == 0 and on:
+                d = v[i] - shift[i]
+                s1[i] += d
+                s2[i] += d * d
+                sabs[i] += abs(v[i])
+            elif (agg == 1 and on) or (agg == 2 and not on):
+                s1[i] += v[i]
+                sabs[i] += abs(v[i])
+    return n_on
+
+
+@numba.njit(cache=True)
+def _fast_scores(ctx, it, pos, nvals, shift, s1, s2, sabs, n_on, base_map, cand_k,
+                 cand_kind, cand_t, n_cand, force, est, err):
+    """Score estimate and error bound for every candidate (NaN = infeasible).
+
+    ``pos[n]`` is node n's column in ``nvals`` (the scored nodes' values).
+    """
+    buf = np.empty((4, ctx.nd.shape[0]))
+    mod_idx = np.empty(4, dtype=np.int64)
+    res = np.empty(11)
+    v = np.empty(N_METRICS)
+    eps = 2.220446049250313e-16
+    for c in range(n_cand):
+        r = try_move(ctx, it, cand_k[c], cand_kind[c], cand_t[c], force, buf, mod_idx, res)
+        if r != C.OK:
+            est[c] = np.nan
+            err[c] = 0.0
+            continue
+        nmod = int(res[0])
+        total = 0.0
+        bound = 0.0
+        bad = False
+        for i in range(N_METRICS):
+            agg = AGGREGATION[i]
+            if agg == 3:
+                val = base_map + res[4]
+                total += WEIGHTS[i] * val
+                continue
+            a = s1[i]
+            b2 = s2[i]
+            sa = sabs[i]
+            for m in range(nmod):
+                n = mod_idx[m]
+                on_old = ctx.nd[C.OFFLINE, n] == 0.0
+                x = nvals[i, pos[n]]
+                node_values(buf[m], v)
+                y = v[i]
+                if agg == 0:
+                    if on_old:
+                        dx = x - shift[i]
+                        dy = y - shift[i]
+                        a += dy - dx
+                        b2 += dy * dy - dx * dx
+                        sa += abs(y) + abs(x)
+                elif (agg == 1 and on_old) or (agg == 2 and not on_old):
+                    a += y - x
+                    sa += abs(y) + abs(x)
+            if agg == 0:
+                mean_d = a / n_on
+                var = b2 / n_on - mean_d * mean_d
+                # rounding error of var: sums of n_on+8 terms of size <= scale²
+                scale = sa / n_on + abs(shift[i])
+                dv = (4.0 * (n_on + 16)) * eps * (scale * scale + b2 / n_on + 1e-300)
+                if var != var:
+                    bad = True
+                    break
+                lo = math.sqrt(max(var - dv, 0.0))
+                hi = math.sqrt(max(var + dv, 0.0))
+                val = math.sqrt(max(var, 0.0))
+                bound += WEIGHTS[i] * (hi - lo + 4 * eps * val)
+            else:
+                val = a
+                bound += WEIGHTS[i] * (4.0 * (n_on + 16)) * eps * (sa + 1.0)
+            total += WEIGHTS[i] * val
+        if bad or not math.isfinite(total):
+            # NaN components: only the exact path can say; keep it as a tie
+            est[c] = -np.inf
+            err[c] = np.inf
+        else:
+            est[c] = total
+            err[c] = bound + 64 * eps * abs(total) + 1e-12
+    return 0
+
+
+@numba.njit(cache=True)
+def _select_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, n_cand, est, err, force,
+                  ini_score, base_map):
+    """Rescore exactly the candidates that could be the minimum; first minimum wins."""
+    best_hi = np.inf
+    for c in range(n_cand):
+        if est[c] == est[c] and est[c] + err[c] < best_hi:
+            best_hi = est[c] + err[c]
+    # a winner must beat the step's start and be within every candidate's reach
+    limit = min(best_hi, ini_score)
+    buf = np.empty((4, ctx.nd.shape[0]))
+    mod_idx = np.empty(4, dtype=np.int64)
+    res = np.empty(11)
+    work = np.empty((N_METRICS, nodes.shape[0]))
+    online = np.empty(nodes.shape[0], dtype=np.bool_)
+    detail = np.empty(N_METRICS)
+    best = ini_score
+    best_c = -1
+    n_exact = 0
+    for c in range(n_cand):
+        if not (est[c] - err[c] <= limit):
+            continue
+        n_exact += 1
+        sc = _exact_candidate(ctx, it, nodes, cand_k[c], cand_kind[c], cand_t[c], force,
+                              base_map, buf, mod_idx, res, work, online, detail)
+        if sc < best:
+            best = sc
+            best_c = c
+    return best_c, best, n_exact
+
+
+# ---- orchestration -----------------------------------------------------------
+
+class Balancer:
+    """Runs hbal's greedy loop over one node group of a ClusterState."""
+
+    def __init__(self, state: C.ClusterState, group_nodes: np.ndarray,
+                 group_instances: np.ndarray, opts: BalanceOptions,
+                 exact_only: bool = False) -> None:
+        self.state = state
+        self.nodes = np.asarray(group_nodes, dtype=np.int64)
+        self.instances = np.asarray(group_instances, dtype=np.int64)
+        self.opts = opts
+        self.exact_only = exact_only
+        self.it: InstTuple = inst_tuple(state.inst)
+        self.tops = peer_tops(state.peers)
+        self.pos = np.full(state.n_nodes, -1, dtype=np.int64)
+        self.pos[self.nodes] = np.arange(len(self.nodes))
+        self.exact_evals = 0
+
+    def ctx(self) -> MoveCtx:
+        st, ia = self.state, self.state.inst
+        self.lex = location_exclusion_counts(st, self.nodes)
+        return MoveCtx(st.node, st.peers, self.tops[0], self.tops[1], self.tops[2],
+                       st.ptags, st.node_loc, st.mig_ok, ia.pnode, ia.snode, ia.loc_score,
+                       ia.excl_ptr, ia.excl_ids, ia.dsrd_ptr, ia.dsrd_ids, self.lex)
+
+    def score(self) -> float:
+        from solver.metrics import compute_score
+        return compute_score(self.state, self.nodes)
+
+    def candidates(self) -> np.ndarray:
+        st, ia = self.state, self.state.inst
+        insts = self.instances
+        if self.opts.evac_mode:
+            off = st.node[C.OFFLINE] != 0.0
+            on_off = off[ia.pnode[insts]] | ((ia.snode[insts] >= 0) &
+                                             off[np.maximum(ia.snode[insts], 0)])
+            insts = insts[on_off]
+        return insts[ia.movable[insts] & ia.auto_balance[insts]]
+
+    def step(self, cur_score: float) -> Move | None:
+        """One greedy step from the current state; None when nothing improves."""
+        st, o = self.state, self.opts
+        targets = self.nodes[st.node[C.OFFLINE, self.nodes] == 0.0]
+        is_target = np.zeros(st.n_nodes, dtype=np.bool_)
+        is_target[targets] = True
+        cands = self.candidates()
+        ctx = self.ctx()
+        n_max = _count_candidates(ctx, self.it, cands, len(targets), is_target,
+                                  o.instance_moves, o.disk_moves, o.restricted_migration)
+        ck = np.empty(n_max, dtype=np.int64)
+        ckind = np.empty(n_max, dtype=np.int64)
+        ct = np.empty(n_max, dtype=np.int64)
+        n = _enumerate(ctx, self.it, cands, targets, is_target, o.instance_moves,
+                       o.disk_moves, o.restricted_migration, ck, ckind, ct)
+        base_map = map_value(self.lex)
+        force = o.ignore_soft_errors
+        if self.exact_only:
+            best_c, best = best_move_exact(ctx, self.it, self.nodes, ck, ckind, ct, n, force,
+                                           cur_score, base_map)
+            self.exact_evals += n
+        else:
+            shift = np.zeros(N_METRICS)
+            s1, s2, sabs = np.zeros(N_METRICS), np.zeros(N_METRICS), np.zeros(N_METRICS)
+            nvals = np.empty((N_METRICS, len(self.nodes)))
+            n_on = _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
+            if n_on == 0:
+                return None
+            # shift by the mean of the online values, then sums again
+            on = st.node[C.OFFLINE, self.nodes] == 0.0
+            shift = np.where(AGGREGATION == 0, nvals[:, on].mean(axis=1), 0.0)
+            _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
+            est = np.empty(n)
+            err = np.empty(n)
+            _fast_scores(ctx, self.it, self.pos, nvals, shift, s1, s2, sabs, n_on, base_map,
+                         ck, ckind, ct, n, force, est, err)
+            best_c, best, n_exact = _select_exact(ctx, self.it, self.nodes, ck, ckind, ct, n,
+                                                  est, err, force, cur_score, base_map)
+            self.exact_evals += n_exact
+        if best_c < 0:
+            return None
+        fin = best
+        ini = cur_score
+        if not (fin < ini and (ini > o.min_gain_limit or ini - fin >= o.min_gain)):
+            return None
+        return self.apply(int(ck[best_c]), int(ckind[best_c]), int(ct[best_c]), fin)
+
+    def apply(self, k: int, kind: int, t: int, score: float) -> Move:
+        """Commit a move to the state (node columns, peers, tags, placement)."""
+        st, ia = self.state, self.state.inst
+        ctx = self.ctx()
+        buf = np.empty((4, st.node.shape[0]))
+        mod_idx = np.empty(4, dtype=np.int64)
+        res = np.empty(11)
+        r = try_move(ctx, self.it, k, kind, t, self.opts.ignore_soft_errors, buf, mod_idx,
+                     res)
+        assert r == C.OK, "an accepted move must apply"
+        return commit_move(st, self.tops, k, kind, t, buf, mod_idx, res, score)
+
+    def run(self) -> BalanceResult:
+        ini = self.score()
+        opt = optimal_score(self.state, self.nodes)
+        result = BalanceResult(ini, opt)
+        cur = ini
+        o = self.opts
+        while (o.max_length < 0 or len(result.moves) < o.max_length) and \
+                cur > opt + o.min_score:
+            mv = self.step(cur)
+            if mv is None:
+                break
+            result.moves.append(mv)
+            cur = mv.score
+        return result
+
+
+def commit_move(st: C.ClusterState, tops, k: int, kind: int, t: int, buf: np.ndarray,
+                mod_idx: np.ndarray, res: np.ndarray, score: float) -> Move:
+    """Write a simulated move's buffers and bookkeeping back into the state."""
+    ia = st.inst
+    nmod = int(res[0])
+    old_p, old_s = int(ia.pnode[k]), int(ia.snode[k])
+    new_p, new_s = int(res[1]), int(res[2])
+    for m in range(nmod):
+        st.node[:, mod_idx[m]] = buf[m]
+    touched = []
+    for cell in ((int(res[7]), int(res[8]), res[5]), (int(res[9]), int(res[10]), res[6])):
+        n, col, val = cell
+        if n >= 0:
+            st.peers[n, col] = int(val)
+            touched.append(n)
+    if touched:
+        peer_tops(st.peers, touched, tops)
+    excl = ia.excl_ids[ia.excl_ptr[k]:ia.excl_ptr[k + 1]]
+    if new_p != old_p:
+        for tg in excl:
+            st.ptags[old_p, tg] -= 1
+            st.ptags[new_p, tg] += 1
+            if not ia.forthcoming[k]:
+                st.imap[old_p, tg] -= 1
+                st.imap[new_p, tg] += 1
+    # every move re-adds the instance as primary (Ganeti prepends it to the
+    # node's pList); all but FailoverToAny re-add it as secondary too
+    ia.pstamp[k] = st.next_stamp()
+    if kind != FAILOVER_TO_ANY:
+        ia.sstamp[k] = st.next_stamp()
+    ia.pnode[k] = new_p
+    ia.snode[k] = new_s
+    ia.loc_score[k] = int(res[3])
+    return Move(k, kind, t, old_p, old_s, new_p, new_s, score)

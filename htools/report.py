@@ -259,3 +259,24 @@ def coefficient_table(state: C.ClusterState, nodes: np.ndarray) -> tuple[float, 
         for name, val, w in zip(METRIC_NAMES, detail, WEIGHTS, strict=True):
             rows.append([name, fmt_fixed(val, 8), "x" + fmt_fixed(w, 2)])
     return total, ["  " + line for line in print_table(rows, [False, True, True])]
+
+
+_DT_CONSTRUCTORS = {"diskless": "DTDiskless", "file": "DTFile", "sharedfile": "DTSharedFile",
+                    "plain": "DTPlain", "blockdev": "DTBlock", "drbd": "DTDrbd8",
+                    "rbd": "DTRbd", "ext": "DTExt", "gluster": "DTGluster"}
+
+
+def _show_ispec(s) -> str:
+    return (f"ISpec {{iSpecMemorySize = {s.mem}, iSpecCpuCount = {s.cpu}, "
+            f"iSpecDiskSize = {s.disk_size}, iSpecDiskCount = {s.disk_count}, "
+            f"iSpecNicCount = {s.nic_count}, iSpecSpindleUse = {s.spindle_use}}}")
+
+
+def show_ipolicy(pol) -> str:
+    """Haskell ``show`` of an IPolicy record (hbal -v -v prints it)."""
+    mm = ",".join(f"MinMaxISpecs {{minMaxISpecsMinSpec = {_show_ispec(lo)}, "
+                  f"minMaxISpecsMaxSpec = {_show_ispec(hi)}}}" for lo, hi in pol.minmax)
+    dts = ",".join(_DT_CONSTRUCTORS[t] for t in pol.disk_templates)
+    return (f"IPolicy {{iPolicyMinMaxISpecs = [{mm}], iPolicyStdSpec = {_show_ispec(pol.std)}, "
+            f"iPolicyDiskTemplates = [{dts}], iPolicyVcpuRatio = {show_double(pol.vcpu_ratio)}, "
+            f"iPolicySpindleRatio = {show_double(pol.spindle_ratio)}}}")

@@ -211,7 +211,9 @@ def try_move(ctx, it, k, kind, t, force, buf, mod_idx, res) -> int:
             r = add_sec(buf[2], it, k, ctx.peers[t, p], off_s or force, False)
             if r != C.OK:
                 return r
-            add_pri(buf[0], it, k, True, False)
+            r = add_pri(buf[0], it, k, True, False)
+            if r != C.OK:
+                return r
             new_p, new_s = p, t
             pe_b_n, pe_b_c = t, p
         elif kind == REPLACE_AND_FAILOVER:

@@ -91,6 +91,7 @@ def run(opts) -> None:
     print_warnings(state, verbose)
     if verbose > 1:
         print("Loaded cluster tags: " + ",".join(data.cluster_tags))
+        print("Loaded cluster ipolicy: " + report.show_ipolicy(data.ipolicy))
     try:
         set_node_status(state, max_cpu=opts.max_cpu, min_disk=opts.min_disk,
                         offline=opts.offline_nodes or [])
@@ -200,7 +201,8 @@ def run(opts) -> None:
         if opts.print_commands == "":
             print()
             print(title)
-            print("\n".join("  " + ln for ln in report.command_lines(initial, jobsets, False)))
+            for ln in report.command_lines(initial, jobsets, False):
+                print("  " + ln)
         else:
             with open(opts.print_commands, "w") as fh:
                 fh.write(report.SCRIPT_HEADER)

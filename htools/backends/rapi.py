@@ -1,0 +1,578 @@
+"""The RAPI backend (``-m CLUSTER``, spec §2.4).
+
+Cluster data comes from a Ganeti RAPI server (``/2/groups``, ``/2/nodes``,
+``/2/instances`` with ``bulk=1``, then ``/2/info``) or, with ``file://DIR``,
+from the four JSON files a test or an offline dump provides.
+
+Ganeti reads these documents with very specific rules: which keys are
+required, which are optional (missing or ``null``), which are only read for
+"live" nodes, how a JSON number becomes an ``Int`` (rounded half to even and
+wrapped to 64 bits) and which errors name their owner.  Operators see those
+error messages, so they are reproduced.  Anything a server sends (wrong types,
+HTML, truncated bodies) ends in a one-line ``DataError``, never a traceback.
+
+Transport errors are worded differently from Ganeti's ``Curl error for
+'<url>', error CurlCouldntConnect``: we do not use curl, so the message names
+the URL (password masked) and the reason in plain words.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import urllib3.exceptions
+
+from htools.backends.text import _io_error_text, _wrap_int
+from htools.errors import DataError
+from htools.fmt import show_string, show_string_list
+from solver.records import (
+    ALLOC_POLICIES,
+    DEFAULT_GROUP_UUID,
+    DISK_TEMPLATES,
+    INSTANCE_STATUSES,
+    ClusterData,
+    Group,
+    Instance,
+    IPolicy,
+    ISpec,
+    Node,
+)
+
+__all__ = ["load_rapi", "parse_rapi"]
+
+T = TypeVar("T")
+
+RAPI_PORT = 5080
+CONNECT_TIMEOUT = 15.0
+TOTAL_TIMEOUT = 60.0
+FILE_PREFIX = "file://"
+HYPERVISORS = ("kvm", "xen-pvm", "chroot", "xen-hvm", "lxc", "fake")
+
+# (resource path, file name in a file:// directory), in Ganeti's request order.
+_RESOURCES = (
+    ("/2/groups?bulk=1", "groups.json"),
+    ("/2/nodes?bulk=1", "nodes.json"),
+    ("/2/instances?bulk=1", "instances.json"),
+    ("/2/info", "info.json"),
+)
+
+# ---------------------------------------------------------------------------
+# JSON values with Ganeti's reading rules
+
+
+class _Fail(Exception):
+    """A parse failure carrying Ganeti's message; becomes a DataError at the top."""
+
+
+class _JObject(dict):
+    """A JSON object that answers lookups like Ganeti's association lists.
+
+    The first of duplicate keys wins, and ``keys_seen`` keeps every key in
+    document order for the ``object contains only [...]`` messages.
+    """
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__()
+        self.keys_seen = [key for key, _ in pairs]
+        for key, value in pairs:
+            self.setdefault(key, value)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid token {name}")
+
+
+def _decode(what: str, body: str) -> Any:
+    """Decode a document like Text.JSON's ``decodeStrict``.
+
+    Only an array or an object is accepted at the top level; numbers are kept
+    exact (``Decimal``) so integer conversion can round as Ganeti does.
+    """
+    if body.lstrip(" \t\n\r\f\v")[:1] not in ("[", "{"):
+        raise _Fail(f"{what}: Invalid JSON: a JSON text a serialized object or array "
+                    "at the top level.")
+    try:
+        return json.loads(body, object_pairs_hook=_JObject, parse_float=Decimal,
+                          parse_int=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
+        raise _Fail(f"{what}: Invalid JSON: {err}") from None
+
+
+def _render(value: Any) -> str:
+    """A JSON value written back the way Ganeti quotes it in some errors."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return str(int(value)) if value == value.to_integral_value() else repr(float(value))
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_render(item) for item in value) + "]"
+    return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_render(v)}"
+                           for k, v in value.items()) + "}"
+
+
+def _to_int(value: Any) -> int:
+    """Text.JSON's Int reader: any number, rounded half to even, wrapped."""
+    if not isinstance(value, Decimal):
+        raise _Fail("Unable to read Int")
+    if value.is_finite() and value.as_tuple().exponent >= 64:
+        # A multiple of 10**64 is a multiple of 2**64: it wraps to zero.
+        # Deciding that here avoids building enormous integers.
+        return 0
+    try:
+        return _wrap_int(int(value.to_integral_value(rounding=ROUND_HALF_EVEN)))
+    except (InvalidOperation, ValueError, OverflowError):
+        raise _Fail("Unable to read Int") from None
+
+
+def _to_float(value: Any) -> float:
+    if not isinstance(value, Decimal):
+        raise _Fail("Unable to read Double")
+    return float(value)
+
+
+def _to_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Fail("Unable to read Bool")
+    return value
+
+
+def _to_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Fail("Unable to read String")
+    return value
+
+
+def _to_obj(value: Any) -> _JObject:
+    if not isinstance(value, _JObject):
+        raise _Fail("Unable to read JSObject")
+    return value
+
+
+def _any(value: Any) -> Any:
+    return value
+
+
+def _list_of(item: Callable[[Any], T]) -> Callable[[Any], list[T]]:
+    def convert(value: Any) -> list[T]:
+        if not isinstance(value, list):
+            raise _Fail("Unable to read list")
+        return [item(element) for element in value]
+    return convert
+
+
+def _enum(type_name: str, allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    """A string-valued Ganeti enumeration (disk template, status, ...)."""
+    def convert(value: Any) -> str:
+        if not isinstance(value, str):
+            raise _Fail(f"Can't parse value for '{type_name}': Unable to read String")
+        if value not in allowed:
+            raise _Fail(f"Invalid string value for type {type_name}: {show_string(value)}")
+        return value
+    return convert
+
+
+_to_alloc_policy = _enum("AllocPolicy", ALLOC_POLICIES)
+_to_status = _enum("InstanceStatus", INSTANCE_STATUSES)
+_to_template = _enum("DiskTemplate", DISK_TEMPLATES)
+_to_hypervisor = _enum("Hypervisor", HYPERVISORS)
+
+
+def _missing(obj: _JObject, key: str) -> _Fail:
+    return _Fail(f"key '{key}' not found, object contains only "
+                 f"{show_string_list(obj.keys_seen)}")
+
+
+def _owned(owner: str | None, message: str) -> _Fail:
+    return _Fail(f"{owner}: {message}" if owner else message)
+
+
+def _field(obj: _JObject, key: str, convert: Callable[[Any], T],
+           owner: str | None = None) -> T:
+    """A required key (Ganeti's ``fromObj``, annotated with ``owner`` if given)."""
+    if key not in obj:
+        raise _owned(owner, str(_missing(obj, key)))
+    try:
+        return convert(obj[key])
+    except _Fail as err:
+        raise _owned(owner, f"key '{key}': {err}") from None
+
+
+def _optional(obj: _JObject, key: str, convert: Callable[[Any], T], default: T,
+              owner: str | None = None) -> T:
+    """An optional key: missing and ``null`` both give the default."""
+    if obj.get(key) is None:
+        return default
+    return _field(obj, key, convert, owner)
+
+
+# Ganeti's generated object readers (ipolicy and its parts) word their errors
+# differently from the hand-written ones above and reject unknown keys.
+
+
+def _record(value: Any, fields: Iterable[tuple[str, Callable[[Any], Any]]]) -> list[Any]:
+    obj = _to_obj(value)
+    result = []
+    names = []
+    for key, convert in fields:
+        names.append(key)
+        if key not in obj:
+            raise _missing(obj, key)
+        try:
+            result.append(convert(obj[key]))
+        except _Fail as err:
+            raise _Fail(f"Can't parse value for '{key}': {err}") from None
+    extra = sorted(set(obj) - set(names))
+    if extra:
+        raise _Fail(f"Superfluous dictionary keys: {show_string_list(extra)}, "
+                    f"but only {show_string_list(sorted(names))} allowed.")
+    return result
+
+
+def _to_ispec(value: Any) -> ISpec:
+    return ISpec(*_record(value, (
+        ("memory-size", _to_int), ("cpu-count", _to_int), ("disk-size", _to_int),
+        ("disk-count", _to_int), ("nic-count", _to_int), ("spindle-use", _to_int),
+    )))
+
+
+def _to_minmax(value: Any) -> tuple[ISpec, ISpec]:
+    low, high = _record(value, (("min", _to_ispec), ("max", _to_ispec)))
+    return low, high
+
+
+def _to_ipolicy(value: Any) -> IPolicy:
+    minmax, std, templates, vcpu_ratio, spindle_ratio = _record(value, (
+        ("minmax", _list_of(_to_minmax)),
+        ("std", _to_ispec),
+        ("disk-templates", _list_of(_to_template)),
+        ("vcpu-ratio", _to_float),
+        ("spindle-ratio", _to_float),
+    ))
+    return IPolicy(minmax=minmax, std=std, disk_templates=templates,
+                   vcpu_ratio=vcpu_ratio, spindle_ratio=spindle_ratio)
+
+
+# ---------------------------------------------------------------------------
+# Resources
+
+
+def _object_array(what: str, body: str) -> list[_JObject]:
+    """A top-level array of objects; every element is checked before any is used."""
+    data = _decode(what, body)
+    try:
+        return _list_of(_to_obj)(data)
+    except _Fail as err:
+        raise _Fail(f"{what}: {err}") from None
+
+
+def _parse_group(obj: _JObject) -> Group:
+    name = _field(obj, "name", _to_str, "Parsing new group")
+    owner = f"Group '{name}'"
+    uuid = _field(obj, "uuid", _to_str, owner)
+    policy = _field(obj, "alloc_policy", _to_alloc_policy, owner)
+    ipolicy = _field(obj, "ipolicy", _to_ipolicy, owner)
+    tags = _field(obj, "tags", _list_of(_to_str), owner)
+    # Ganeti does not read the group's networks from RAPI.
+    return Group(name=name, uuid=uuid, alloc_policy=policy, tags=tags, ipolicy=ipolicy)
+
+
+def _parse_node(obj: _JObject, group_index: dict[str, int]) -> Node:
+    """One node; resource figures are only read (and required) for live nodes."""
+    name = _field(obj, "name", _to_str, "Parsing new node")
+    owner = f"Node '{name}', error while parsing data"
+    offline = _field(obj, "offline", _to_bool, owner)
+    drained = _field(obj, "drained", _to_bool, owner)
+    vm_capable = _optional(obj, "vm_capable", _to_bool, True, owner)
+    ndparams = _field(obj, "ndparams", _any, owner)
+    if not isinstance(ndparams, _JObject):
+        raise _Fail("not an object")
+    excl = _field(ndparams, "exclusive_storage", _to_bool, owner)
+    guuid = _optional(obj, "group.uuid", _to_str, DEFAULT_GROUP_UUID, owner)
+    if guuid not in group_index:
+        raise _Fail(f"Unknown group '{guuid}' for node {name}")
+    live = not offline and vm_capable
+
+    def required(key: str, convert: Callable[[Any], T], default: T) -> T:
+        return _field(obj, key, convert, owner) if live else default
+
+    def optional(key: str, convert: Callable[[Any], T], default: T) -> T:
+        # Ganeti does not name the node in these errors.
+        return _optional(obj, key, convert, default) if live else default
+
+    if excl:
+        t_spindles = required("sptotal", _to_int, 0)
+    else:
+        t_spindles = _field(ndparams, "spindle_count", _to_int, owner)
+    f_spindles = optional("spfree", _to_int, 0)
+    t_mem = required("mtotal", _to_float, 0.0)
+    n_mem = required("mnode", _to_int, 0)
+    f_mem = required("mfree", _to_int, 0)
+    t_dsk = optional("dtotal", _to_float, 0.0)
+    f_dsk = optional("dfree", _to_int, 0)
+    t_cpu = required("ctotal", _to_float, 0.0)
+    n_cpu = required("cnos", _to_int, 0)
+    tags = _field(obj, "tags", _list_of(_to_str), owner)
+    return Node(name=name, t_mem=t_mem, n_mem=n_mem, f_mem=f_mem, t_dsk=t_dsk,
+                f_dsk=f_dsk, t_cpu=t_cpu, n_cpu=n_cpu, offline=not live or drained,
+                group=group_index[guuid], t_spindles=t_spindles, f_spindles=f_spindles,
+                excl_storage=excl, tags=tags, drained=drained, vm_capable=vm_capable)
+
+
+def _disk_spindles(obj: _JObject, owner: str) -> list[int | None]:
+    """``disk.spindles``: a list whose ``null`` entries mean "unknown"."""
+    if "disk.spindles" not in obj:
+        raise _owned(owner, str(_missing(obj, "disk.spindles")))
+    value = obj["disk.spindles"]
+    if not isinstance(value, list):
+        raise _owned(owner, f"Expecting array, got '{_render(value)}'")
+    result: list[int | None] = []
+    for item in value:
+        if item is None:
+            result.append(None)
+            continue
+        try:
+            result.append(_to_int(item))
+        except _Fail as err:
+            raise _owned(owner, f"Cannot convert value '{_render(item)}', error: {err}") \
+                from None
+    return result
+
+
+def _instance_memory(obj: _JObject, beparams: _JObject, owner: str) -> int:
+    """The running size (``oper_ram``) if known, else the configured size."""
+    oper_ram = _field(obj, "oper_ram", _any, owner)
+    if isinstance(oper_ram, Decimal):
+        return _to_int(oper_ram)
+    errors = []
+    for key in ("memory", "maxmem"):
+        try:
+            return _field(beparams, key, _to_int, owner)
+        except _Fail as err:
+            errors.append(str(err))
+    raise _Fail("; ".join(errors))
+
+
+def _parse_instance(obj: _JObject, node_index: dict[str, int]) -> Instance:
+    name = _field(obj, "name", _to_str, "Parsing new instance")
+    owner = f"Instance '{name}', error while parsing data"
+    dsk = _field(obj, "disk_usage", _to_int, owner)
+    sizes = _field(obj, "disk.sizes", _list_of(_to_int), owner)
+    spindles = _disk_spindles(obj, owner)
+    beparams = _field(obj, "beparams", _to_obj, owner)
+    mem = _instance_memory(obj, beparams, owner)
+    vcpus = _field(beparams, "vcpus", _to_int, owner)
+    pnode = _node_ref(node_index, _field(obj, "pnode", _to_str, owner), name)
+    snodes = _field(obj, "snodes", _list_of(_any), owner)
+    snode = -1
+    if snodes:
+        if not isinstance(snodes[0], str):
+            raise _Fail("Wrong JSON type")
+        snode = _node_ref(node_index, snodes[0], name)
+    status = _field(obj, "status", _to_status, owner)
+    tags = _field(obj, "tags", _list_of(_to_str), owner)
+    auto_balance = _field(beparams, "auto_balance", _to_bool, owner)
+    template = _field(obj, "disk_template", _to_template, owner)
+    spindle_use = _field(beparams, "spindle_use", _to_int, owner)
+    # Any unreadable value counts as "not forthcoming", as in Ganeti.
+    forthcoming = obj.get("forthcoming") is True
+    return Instance(name=name, mem=mem, dsk=dsk, vcpus=vcpus, status=status,
+                    auto_balance=auto_balance, pnode=pnode, snode=snode,
+                    template=template, tags=tags, spindle_use=spindle_use,
+                    disks=list(zip(sizes, spindles, strict=False)),
+                    forthcoming=forthcoming)
+
+
+def _node_ref(node_index: dict[str, int], node: str, instance: str) -> int:
+    if node not in node_index:
+        raise _Fail(f"Unknown node '{node}' for instance {instance}")
+    return node_index[node]
+
+
+def _parse_info(body: str) -> tuple[str, list[str], IPolicy, str]:
+    data = _decode("Parsing cluster info", body)
+    if not isinstance(data, _JObject):
+        raise _Fail("Parsing cluster info: Unable to read JSObject")
+    owner = "Parsing cluster data"
+    master = _field(data, "master", _to_str, owner)
+    tags = _field(data, "tags", _list_of(_to_str), owner)
+    ipolicy = _field(data, "ipolicy", _to_ipolicy, owner)
+    hypervisor = _field(data, "default_hypervisor", _to_hypervisor, owner)
+    return master, tags, ipolicy, hypervisor
+
+
+def _parse_all(fetch: Callable[[int], str]) -> ClusterData:
+    """Parse the four documents; ``fetch(i)`` returns the i-th body on demand.
+
+    Fetching lazily keeps Ganeti's error precedence (a bad groups document is
+    reported before an unreachable nodes URL) without waiting on later
+    requests once an earlier document is known to be bad.
+    """
+    groups = [_parse_group(obj)
+              for obj in _object_array("Parsing group data", fetch(0))]
+    # Later duplicates win, as in Ganeti's name maps.
+    group_index = {group.uuid: idx for idx, group in enumerate(groups)}
+    nodes = [_parse_node(obj, group_index)
+             for obj in _object_array("Parsing node data", fetch(1))]
+    node_index = {node.name: idx for idx, node in enumerate(nodes)}
+    instances = [_parse_instance(obj, node_index)
+                 for obj in _object_array("Parsing instance data", fetch(2))]
+    master, tags, ipolicy, hypervisor = _parse_info(fetch(3))
+    if master not in node_index:
+        raise _Fail(f"Master node {master} unknown")
+    nodes[node_index[master]].master = True
+    for node in nodes:
+        node.hypervisor = hypervisor
+    return ClusterData(groups=groups, nodes=nodes, instances=instances,
+                       cluster_tags=tags, ipolicy=ipolicy)
+
+
+def _load(fetch: Callable[[int], str]) -> ClusterData:
+    try:
+        return _parse_all(fetch)
+    except _Fail as err:
+        raise DataError(str(err)) from None
+
+
+def parse_rapi(bodies: list[str]) -> ClusterData:
+    """Build cluster data from the groups, nodes, instances and info documents.
+
+    For callers that already hold the documents (tests, a RAPI daemon reusing
+    this parser); errors are the same as ``load_rapi``'s.
+    """
+    return _load(bodies.__getitem__)
+
+
+# ---------------------------------------------------------------------------
+# Transport
+
+
+def base_url(cluster: str) -> str:
+    """Ganeti's rule: a bare name means ``https://NAME:5080``, else use as given."""
+    if ":" not in cluster:
+        return f"https://{cluster}:{RAPI_PORT}"
+    return cluster
+
+
+def _masked(url: str) -> str:
+    """The URL with any password replaced, for error messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:  # malformed, e.g. an unclosed IPv6 bracket
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """The exception and everything it wraps (requests nests urllib3 and socket errors)."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = err
+    while cause is not None and all(cause is not seen for seen in chain):
+        chain.append(cause)
+        nxt = cause.__cause__ or cause.__context__ or getattr(cause, "reason", None)
+        cause = nxt if isinstance(nxt, BaseException) else None
+    return chain
+
+
+def _reason(err: requests.exceptions.RequestException) -> str:
+    """The most specific cause of a request failure, in plain words.
+
+    Causes are matched by priority, not by position: urllib3 reports a
+    refused connection as a kind of connect *timeout*, for instance.
+    """
+    chain = _causes(err)
+    if any(isinstance(c, ConnectionRefusedError) for c in chain):
+        return "connection refused"
+    if any(isinstance(c, socket.gaierror) for c in chain):
+        return "could not resolve host"
+    for cause in chain:
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS error ({cause.reason or cause})"
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return f"could not connect within {CONNECT_TIMEOUT:g} s"
+    if any(isinstance(c, (TimeoutError, urllib3.exceptions.TimeoutError)) for c in chain):
+        return "timed out"
+    if isinstance(err, requests.exceptions.SSLError):
+        return "TLS error"
+    if isinstance(err, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                        requests.exceptions.MissingSchema)):
+        return "invalid URL"
+    if isinstance(err, requests.exceptions.ConnectionError):
+        return "connection failed"
+    return type(err).__name__
+
+
+def _http_get(session: requests.Session, url: str, verify: bool) -> str:
+    """One GET with a connect timeout and an overall deadline."""
+    deadline = time.monotonic() + TOTAL_TIMEOUT
+    shown = _masked(url)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            with session.get(url, timeout=(CONNECT_TIMEOUT, TOTAL_TIMEOUT),
+                             verify=verify, stream=True) as response:
+                if response.status_code >= 400:
+                    raise _Fail(f"Request for '{shown}' failed: HTTP "
+                                f"{response.status_code} {response.reason or ''}".rstrip())
+                chunks = []
+                for chunk in response.iter_content(1 << 16):
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise _Fail(f"Request for '{shown}' failed: timed out")
+    except requests.exceptions.RequestException as err:
+        raise _Fail(f"Request for '{shown}' failed: {_reason(err)}") from None
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Fail(f"Request for '{shown}' failed: response is not UTF-8 text") from None
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except OSError as err:
+        raise _Fail(f"{path}: openFile: {_io_error_text(err)}") from None
+    except UnicodeDecodeError:
+        raise _Fail(f"{path}: hGetContents: invalid argument (invalid byte sequence)") \
+            from None
+
+
+def load_rapi(cluster: str, *, verify: bool = False,
+              session: requests.Session | None = None) -> ClusterData:
+    """Load a cluster from RAPI (``-m``): a host name, a URL or ``file://DIR``.
+
+    ``https://user:password@host:5080`` sends the credentials as HTTP Basic
+    authentication.  TLS certificates are not checked unless ``verify`` is
+    true, as Ganeti does not check them either.  A URL without a scheme
+    (``host:5080``) is fetched over plain HTTP, as curl would.  ``session``
+    lets callers reuse a connection pool or inject a test double.
+    """
+    if cluster.startswith(FILE_PREFIX):
+        directory = cluster[len(FILE_PREFIX):]
+        return _load(lambda index: _read_file(os.path.join(directory, _RESOURCES[index][1])))
+    url = base_url(cluster)
+    if "://" not in url:
+        url = "http://" + url
+    http = requests.Session() if session is None else session
+    try:
+        return _load(lambda index: _http_get(http, url + _RESOURCES[index][0], verify))
+    finally:
+        if session is None:
+            http.close()

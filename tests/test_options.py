@@ -19,15 +19,12 @@ from htools.cli.options import (
     ResourceSpec,
     UsageExit,
     completion_text,
-    haskell_show_str,
     parse_args,
     parse_or_exit,
-    parse_unit,
-    read_double,
-    read_int,
     usage_text,
     version_text,
 )
+from htools.fmt import show_string
 
 TOOLS = sorted(TOOL_OPTIONS)
 BIN_DIR = Path("/usr/lib/ganeti/3.0/usr/bin")
@@ -314,65 +311,23 @@ def test_unknown_tool() -> None:
         parse_args("hfoo", [])
 
 
-# --- Haskell value reading -----------------------------------------------------------
+# --- values read like Ganeti (the readers themselves: tests/test_hsread.py) ---------
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("5", 5), (" 5", 5), ("\t5", 5), ("\u00a05", 5), ("(5)", 5), ("( (5) )", 5),
-    ("- 5", -5), ("(-5)", -5), ("0x1F", 31), ("0O7", 7), ("-0x10", -16),
-    ("99999999999999999999", 7766279631452241919), ("1" * 5000, read_int("n", "1" * 5000)),
-])
-def test_read_int(text: str, value: int) -> None:
-    assert read_int("n", text) == value
+def test_number_errors_end_parsing_like_other_bad_values() -> None:
+    assert value_error("hbal", ["-l", "5 "]) == \
+        "max solution length: leftover characters when parsing '5 ': ' '"
+    assert value_error("hspace", ["--standard-alloc=1x,2,3"]) == \
+        "standard specs disk: Unknown unit 'x'"
+    assert parse_args("hbal", ["-l", "( 0x1F )", "--max-cpu= 2.5"]).max_length == 31
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("5 ", "n: leftover characters when parsing '5 ': ' '"),
-    ("5.", "n: leftover characters when parsing '5.': '.'"),
-    ("0b1", "n: leftover characters when parsing '0b1': 'b1'"),
-    ("0x", "n: leftover characters when parsing '0x': 'x'"),
-    ("5)", "n: leftover characters when parsing '5)': ')'"),
-    ("1_0", "n: leftover characters when parsing '1_0': '_0'"),
-    ("5.0", "n: cannot parse string '5.0'"), ("+5", "n: cannot parse string '+5'"),
-    ("--5", "n: cannot parse string '--5'"), ("-(5)", "n: cannot parse string '-(5)'"),
-    ("(5", "n: cannot parse string '(5'"), ("", "n: cannot parse string ''"),
-])
-def test_read_int_errors(text: str, message: str) -> None:
-    with pytest.raises(ValueError) as info:
-        read_int("n", text)
-    assert str(info.value) == message
-
-
-@pytest.mark.parametrize(("text", "value"), [
-    ("0.5", 0.5), ("1E+2", 100.0), ("1e-2", 0.01), ("00.5", 0.5), ("0x10", 16.0),
-    ("(2.5)", 2.5), ("Infinity", float("inf")), ("-Infinity", float("-inf")),
-    ("1e1000", float("inf")), ("0e1000", 0.0), ("1e-400", 0.0),
-])
-def test_read_double(text: str, value: float) -> None:
-    assert read_double("d", text) == value
-
-
-def test_read_double_nan_and_errors() -> None:
-    assert read_double("d", "NaN") != read_double("d", "NaN")
-    for text, rest in [("1e", "e"), ("1.0.0", ".0"), ("1,5", ",5"), ("2 .5", " .5")]:
-        with pytest.raises(ValueError, match=re.escape(f"': '{rest}'")):
-            read_double("d", text)
-    for text in ["inf", "nan", "Infinityx", ".5"]:
-        with pytest.raises(ValueError, match="cannot parse"):
-            read_double("d", text)
-
-
-@pytest.mark.parametrize(("text", "mib"), [
-    ("1T", 953674), ("64G", 61035), ("8T", 7629394), ("64g", 65536), ("1 GiB", 1024),
-    ("2 tb", 1907348), ("(7)g", 7168), ("1M", 0), ("-3", -3), ("5 ", 5),
-])
-def test_parse_unit(text: str, mib: int) -> None:
-    assert parse_unit(text) == mib
-
-
-def test_haskell_show_str() -> None:
-    assert haskell_show_str('a"b\\c') == '"a\\"b\\\\c"'
-    assert haskell_show_str("\x01\x0eH\x7f\t\u00e9x") == '"\\SOH\\SO\\&H\\DEL\\t\\233x"'
+def test_disk_template_error_shows_the_string_like_haskell() -> None:
+    # Messages quote the value with Haskell's ``show`` (htools.fmt.show_string).
+    assert show_string('a"b\\c') == '"a\\"b\\\\c"'
+    assert show_string("\x01\x0eH\x7f\t\u00e9x") == '"\\SOH\\SO\\&H\\DEL\\t\\233x"'
+    assert value_error("hspace", ["--disk-template=a\u00e9"]) == \
+        'Invalid string value for type DiskTemplate: "a\\233"'
 
 
 # --- differential tests against Ganeti's binaries ------------------------------------

@@ -32,9 +32,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import urllib3.exceptions
 
-from htools.backends.text import _io_error_text, _wrap_int
 from htools.errors import DataError
 from htools.fmt import show_string, show_string_list
+from htools.hsread import read_file, wrap_int
 from solver.records import (
     ALLOC_POLICIES,
     DEFAULT_GROUP_UUID,
@@ -133,7 +133,7 @@ def _to_int(value: Any) -> int:
         # Deciding that here avoids building enormous integers.
         return 0
     try:
-        return _wrap_int(int(value.to_integral_value(rounding=ROUND_HALF_EVEN)))
+        return wrap_int(int(value.to_integral_value(rounding=ROUND_HALF_EVEN)))
     except (InvalidOperation, ValueError, OverflowError):
         raise _Fail("Unable to read Int") from None
 
@@ -543,17 +543,6 @@ def _http_get(session: requests.Session, url: str, verify: bool) -> str:
         raise _Fail(f"Request for '{shown}' failed: response is not UTF-8 text") from None
 
 
-def _read_file(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except OSError as err:
-        raise _Fail(f"{path}: openFile: {_io_error_text(err)}") from None
-    except UnicodeDecodeError:
-        raise _Fail(f"{path}: hGetContents: invalid argument (invalid byte sequence)") \
-            from None
-
-
 def load_rapi(cluster: str, *, verify: bool = False,
               session: requests.Session | None = None) -> ClusterData:
     """Load a cluster from RAPI (``-m``): a host name, a URL or ``file://DIR``.
@@ -566,7 +555,8 @@ def load_rapi(cluster: str, *, verify: bool = False,
     """
     if cluster.startswith(FILE_PREFIX):
         directory = cluster[len(FILE_PREFIX):]
-        return _load(lambda index: _read_file(os.path.join(directory, _RESOURCES[index][1])))
+        return _load(lambda index: read_file(os.path.join(directory, _RESOURCES[index][1]),
+                                             _Fail))
     url = base_url(cluster)
     if "://" not in url:
         url = "http://" + url

@@ -5,8 +5,9 @@ instances, cluster tags and instance policies (spec §2.1).  Parsing follows
 Ganeti exactly, including which malformed inputs are accepted, the defaults
 for optional trailing columns, the order in which fields are checked and the
 text of every error, because users and scripts see those messages verbatim.
-Numbers are read the way Haskell's ``read`` reads them (leading blanks,
-parentheses and ``0x`` literals are fine, trailing characters are not).
+Numbers are read the way Haskell's ``read`` reads them (``htools.hsread``:
+leading blanks, parentheses and ``0x`` literals are fine, trailing characters
+are not).
 
 The writer reproduces ``serializeCluster`` byte for byte, so files written
 here can be fed back to Ganeti's tools and vice versa.
@@ -14,12 +15,9 @@ here can be fed back to Ganeti's tools and vice versa.
 
 from __future__ import annotations
 
-import errno
-import re
-import unicodedata
-
 from htools.errors import DataError
 from htools.fmt import fmt_fixed, fmt_float_plain, show_double, show_string, show_string_list
+from htools.hsread import ReadError, read_double, read_file, read_int, sep_split, split_lines
 from solver.records import (
     ALLOC_POLICIES,
     DISK_TEMPLATES,
@@ -36,195 +34,7 @@ from solver.records import (
 __all__ = ["dump_text", "load_text", "parse_text"]
 
 # ---------------------------------------------------------------------------
-# Haskell ``reads`` for Int and Double
-
-# Plain decimal literals, by far the common case, skip the general lexer.
-_SIMPLE_INT = re.compile(r"-?[0-9]+")
-_SIMPLE_FLOAT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
-_INT_BITS = 1 << 64
-
-
-def _wrap_int(value: int) -> int:
-    """Haskell's ``fromInteger :: Integer -> Int`` wraps around silently."""
-    return (value + (1 << 63)) % _INT_BITS - (1 << 63)
-
-
-_CHUNK = 1000
-
-
-def _decimal_int(digits: str) -> int:
-    """``int(digits)``, taken modulo 2**64 for inputs beyond Python's digit limit.
-
-    Only the low 64 bits survive ``_wrap_int``, so reducing early is exact.
-    """
-    if len(digits) <= _CHUNK:
-        return int(digits)
-    value = 0
-    for start in range(0, len(digits), _CHUNK):
-        chunk = digits[start:start + _CHUNK]
-        value = (value * 10 ** len(chunk) + int(chunk)) % _INT_BITS
-    return value
-
-
-def _int_to_float(value: int) -> float:
-    """Haskell's ``fromInteger`` to Double: too large means Infinity."""
-    try:
-        return float(value)
-    except OverflowError:
-        return float("inf")
-
-
-def _is_hs_space(c: str) -> bool:
-    """Haskell's ``isSpace``: ASCII blanks, NBSP and Unicode space separators."""
-    return c in " \t\n\r\f\v\xa0" or (c > "\xff" and unicodedata.category(c) == "Zs")
-
-
-def _skip_spaces(s: str, pos: int) -> int:
-    while pos < len(s) and _is_hs_space(s[pos]):
-        pos += 1
-    return pos
-
-
-def _is_ident_start(c: str) -> bool:
-    return c == "_" or unicodedata.category(c)[0] == "L"
-
-
-def _is_ident_char(c: str) -> bool:
-    return c in "_'" or unicodedata.category(c)[0] in "LN"
-
-
-_BASES = {"x": 16, "X": 16, "o": 8, "O": 8}
-_BASE_DIGITS = {16: "0123456789abcdefABCDEF", 8: "01234567"}
-
-
-def _munch(s: str, pos: int, allowed: str) -> int:
-    while pos < len(s) and s[pos] in allowed:
-        pos += 1
-    return pos
-
-
-def _lex_number(s: str, pos: int, want_float: bool) -> tuple[int | float, int] | None:
-    """One numeric lexeme at ``pos`` (no sign): its value and the end position.
-
-    Mirrors GHC's lexer: ``0x``/``0o`` literals, else digits with an optional
-    ``.digits`` fraction and ``e[+-]digits`` exponent, each part taken only if
-    complete.  Ints reject fractions and exponents; Doubles also accept the
-    identifiers ``NaN`` and ``Infinity``.
-    """
-    n = len(s)
-    if pos >= n:
-        return None
-    c = s[pos]
-    if want_float and _is_ident_start(c):
-        end = pos + 1
-        while end < n and _is_ident_char(s[end]):
-            end += 1
-        word = s[pos:end]
-        if word == "NaN":
-            return float("nan"), end
-        if word == "Infinity":
-            return float("inf"), end
-        return None
-    if not "0" <= c <= "9":
-        return None
-    if c == "0" and pos + 2 < n and s[pos + 1] in _BASES:
-        base = _BASES[s[pos + 1]]
-        end = _munch(s, pos + 2, _BASE_DIGITS[base])
-        if end > pos + 2:
-            value = int(s[pos + 2:end], base)
-            return (_int_to_float(value) if want_float else value), end
-    digits_end = _munch(s, pos, "0123456789")
-    end = digits_end
-    has_frac = end + 1 < n and s[end] == "." and "0" <= s[end + 1] <= "9"
-    if has_frac:
-        end = _munch(s, end + 1, "0123456789")
-    has_exp = False
-    if end < n and s[end] in "eE":
-        exp_pos = end + 1
-        if exp_pos < n and s[exp_pos] in "+-":
-            exp_pos += 1
-        if exp_pos < n and "0" <= s[exp_pos] <= "9":
-            has_exp = True
-            end = _munch(s, exp_pos, "0123456789")
-    if want_float:
-        return float(s[pos:end]), end
-    if has_frac or has_exp:
-        return None
-    return _decimal_int(s[pos:digits_end]), digits_end
-
-
-def _hs_reads(s: str, want_float: bool) -> tuple[int | float, str] | None:
-    """Haskell ``reads`` for Int or Double: (value, leftover) or None if no parse.
-
-    Accepts leading blanks, any number of balanced parentheses around the
-    number (with blanks between tokens) and a ``-`` sign token.
-    """
-    pos = _skip_spaces(s, 0)
-    depth = 0
-    while pos < len(s) and s[pos] == "(":
-        depth += 1
-        pos = _skip_spaces(s, pos + 1)
-    negative = False
-    if pos < len(s) and s[pos] == "-":
-        negative = True
-        pos = _skip_spaces(s, pos + 1)
-    lexed = _lex_number(s, pos, want_float)
-    if lexed is None:
-        return None
-    value, pos = lexed
-    for _ in range(depth):
-        pos = _skip_spaces(s, pos)
-        if pos >= len(s) or s[pos] != ")":
-            return None
-        pos += 1
-    if negative:
-        value = -value
-    if not want_float:
-        value = _wrap_int(value)
-    return value, s[pos:]
-
-
-def _read_value(owner: str, text: str, want_float: bool) -> int | float:
-    """Ganeti's ``tryRead``: the value, or its two error messages."""
-    pattern = _SIMPLE_FLOAT if want_float else _SIMPLE_INT
-    if pattern.fullmatch(text):
-        if want_float:
-            return float(text)
-        negative = text.startswith("-")
-        magnitude = _decimal_int(text[1:] if negative else text)
-        return _wrap_int(-magnitude if negative else magnitude)
-    parsed = _hs_reads(text, want_float)
-    if parsed is None:
-        raise DataError(f"{owner}: cannot parse string '{text}'")
-    value, rest = parsed
-    if rest:
-        raise DataError(f"{owner}: leftover characters when parsing '{text}': '{rest}'")
-    return value
-
-
-def _read_int(owner: str, text: str) -> int:
-    return int(_read_value(owner, text, False))
-
-
-def _read_float(owner: str, text: str) -> float:
-    return float(_read_value(owner, text, True))
-
-
-# ---------------------------------------------------------------------------
-# Splitting
-
-
-def _sep_split(text: str, sep: str) -> list[str]:
-    """Ganeti's ``sepSplit`` on a string: "" gives [], a trailing sep gives ""."""
-    return text.split(sep) if text else []
-
-
-def _lines(content: str) -> list[str]:
-    """Haskell ``lines``: split on newlines; a final newline adds no empty line."""
-    parts = content.split("\n")
-    if parts[-1] == "":
-        parts.pop()
-    return parts
+# Splitting and small fields
 
 
 def _sections(lines: list[str]) -> list[list[str]]:
@@ -268,8 +78,8 @@ def _load_group(fields: list[str]) -> Group:
         name=name,
         uuid=uuid,
         alloc_policy=_enum_value("AllocPolicy", alloc_policy, ALLOC_POLICIES),
-        tags=_sep_split(tags, ","),
-        networks=_sep_split(networks, ","),
+        tags=sep_split(tags, ","),
+        networks=sep_split(networks, ","),
     )
 
 
@@ -292,23 +102,23 @@ def _load_node(fields: list[str], group_index: dict[str, int]) -> Node:
         return Node(name=name, t_mem=0.0, n_mem=0, f_mem=0, t_dsk=0.0, f_dsk=0, t_cpu=0.0,
                     offline=True, group=group, n_cpu=0, t_spindles=0, f_spindles=0)
     # Fields are read in Ganeti's order so that the first bad one is reported.
-    vt_mem = _read_float(name, t_mem)
-    vn_mem = _read_int(name, n_mem)
-    vf_mem = _read_int(name, f_mem)
-    vt_dsk = _read_float(name, t_dsk)
-    vf_dsk = _read_int(name, f_dsk)
-    vt_cpu = _read_float(name, t_cpu)
-    vn_cpu = _read_int(name, n_cpu)
-    vspindles = _read_int(name, spindles)
-    vcpu_speed = _read_float(name, cpu_speed)
-    vfree_spindles = _read_int(name, free_spindles)
+    vt_mem = read_double(name, t_mem)
+    vn_mem = read_int(name, n_mem)
+    vf_mem = read_int(name, f_mem)
+    vt_dsk = read_double(name, t_dsk)
+    vf_dsk = read_int(name, f_dsk)
+    vt_cpu = read_double(name, t_cpu)
+    vn_cpu = read_int(name, n_cpu)
+    vspindles = read_int(name, spindles)
+    vcpu_speed = read_double(name, cpu_speed)
+    vfree_spindles = read_int(name, free_spindles)
     vexcl_stor = _yes_no(
         excl_stor, f"Invalid exclusive_storage value for node '{name}': {excl_stor}")
     return Node(
         name=name, t_mem=vt_mem, n_mem=vn_mem, f_mem=vf_mem, t_dsk=vt_dsk, f_dsk=vf_dsk,
         t_cpu=vt_cpu, offline=role == "Y", group=group, n_cpu=vn_cpu, t_spindles=vspindles,
         f_spindles=vfree_spindles, excl_storage=vexcl_stor, master=role == "M",
-        tags=_sep_split(tags, ","), cpu_speed=vcpu_speed,
+        tags=sep_split(tags, ","), cpu_speed=vcpu_speed,
     )
 
 
@@ -332,17 +142,17 @@ def _load_instance(fields: list[str], node_index: dict[str, int]) -> Instance:
 
     pidx = lookup(pnode)
     sidx = lookup(snode) if snode else -1
-    vmem = _read_int(name, mem)
-    vdsk = _read_int(name, dsk)
-    vvcpus = _read_int(name, vcpus)
+    vmem = read_int(name, mem)
+    vdsk = read_int(name, dsk)
+    vvcpus = read_int(name, vcpus)
     vstatus = _enum_value("InstanceStatus", status, INSTANCE_STATUSES)
     auto_balance = _yes_no(auto_bal, f"Invalid auto_balance value '{auto_bal}' for instance {name}")
     try:
         vtemplate = _enum_value("DiskTemplate", template, DISK_TEMPLATES)
     except DataError as err:
         raise DataError(f"Instance {name}: {err}") from None
-    vspindle_use = _read_int(name, spindle_use)
-    vspindles = None if spindles == "-" else _read_int(name, spindles)
+    vspindle_use = read_int(name, spindle_use)
+    vspindles = None if spindles == "-" else read_int(name, spindles)
     vforthcoming = _yes_no(
         forthcoming, f"Invalid forthcoming value '{forthcoming}' for instance {name}")
     if vtemplate == "drbd" and sidx == pidx:
@@ -350,7 +160,7 @@ def _load_instance(fields: list[str], node_index: dict[str, int]) -> Instance:
     return Instance(
         name=name, mem=vmem, dsk=vdsk, vcpus=vvcpus, status=vstatus,
         auto_balance=auto_balance, pnode=pidx, snode=sidx, template=vtemplate,
-        tags=_sep_split(tags, ","), spindle_use=vspindle_use, disks=[(vdsk, vspindles)],
+        tags=sep_split(tags, ","), spindle_use=vspindle_use, disks=[(vdsk, vspindles)],
         forthcoming=vforthcoming,
     )
 
@@ -359,33 +169,33 @@ _ISPEC_FIELDS = ("memsize", "cpucount", "disksize", "diskcount", "niccount", "sp
 
 
 def _load_ispec(owner: str, text: str) -> ISpec:
-    fields = _sep_split(text, ",")
+    fields = sep_split(text, ",")
     if len(fields) < 6:
         raise DataError(f"Invalid ispec data for {owner}: {show_string_list(fields)}")
-    return ISpec(*(_read_int(f"{owner}/{label}", value)
+    return ISpec(*(read_int(f"{owner}/{label}", value)
                    for label, value in zip(_ISPEC_FIELDS, fields, strict=False)))
 
 
 def _load_ipolicy(line: str) -> tuple[str, IPolicy]:
-    fields = _sep_split(line, "|")
+    fields = sep_split(line, "|")
     if len(fields) < 6:
         raise DataError(f"Invalid ipolicy data: '{show_string_list(fields)}'")
     owner, std, minmax, templates, vcpu_ratio, spindle_ratio = fields[:6]
     std_spec = _load_ispec(f"{owner}/stdspec", std)
-    specs = _sep_split(minmax, ";")
+    specs = sep_split(minmax, ";")
     if len(specs) % 2:
         raise DataError(f"Odd number of min/max specs for {owner}")
     pairs = [(_load_ispec(f"{owner}/minspec", specs[i]),
               _load_ispec(f"{owner}/maxspec", specs[i + 1]))
              for i in range(0, len(specs), 2)]
     disk_templates = [_enum_value("DiskTemplate", t, DISK_TEMPLATES)
-                      for t in _sep_split(templates, ",")]
+                      for t in sep_split(templates, ",")]
     return owner, IPolicy(
         minmax=pairs,
         std=std_spec,
         disk_templates=disk_templates,
-        vcpu_ratio=_read_float(f"{owner}/vcpu_ratio", vcpu_ratio),
-        spindle_ratio=_read_float(f"{owner}/spindle_ratio", spindle_ratio),
+        vcpu_ratio=read_double(f"{owner}/vcpu_ratio", vcpu_ratio),
+        spindle_ratio=read_double(f"{owner}/spindle_ratio", spindle_ratio),
     )
 
 
@@ -410,19 +220,25 @@ def _apply_policies(lines: list[str], groups: list[Group]) -> IPolicy:
 
 def parse_text(content: str) -> ClusterData:
     """Parse a text cluster description; raise DataError with Ganeti's message."""
-    sections = _sections(_lines(content))
+    try:
+        return _parse_sections(_sections(split_lines(content)))
+    except ReadError as err:  # a number that does not read
+        raise DataError(str(err)) from None
+
+
+def _parse_sections(sections: list[list[str]]) -> ClusterData:
     if len(sections) < 4:
         raise DataError(f"Invalid format of the input file: {len(sections)} sections"
                         " instead of 4 or more")
     group_lines, node_lines, instance_lines, tag_lines = sections[:4]
     policy_lines = sections[4] if len(sections) > 4 else []
 
-    groups = [_load_group(_sep_split(line, "|")) for line in group_lines]
+    groups = [_load_group(sep_split(line, "|")) for line in group_lines]
     # Later duplicates win, as in Ganeti's name map.
     group_index = {g.uuid: i for i, g in enumerate(groups)}
-    nodes = [_load_node(_sep_split(line, "|"), group_index) for line in node_lines]
+    nodes = [_load_node(sep_split(line, "|"), group_index) for line in node_lines]
     node_index = {n.name: i for i, n in enumerate(nodes)}
-    instances = [_load_instance(_sep_split(line, "|"), node_index) for line in instance_lines]
+    instances = [_load_instance(sep_split(line, "|"), node_index) for line in instance_lines]
     cluster_policy = _apply_policies(policy_lines, groups)
     return ClusterData(groups=groups, nodes=nodes, instances=instances,
                        cluster_tags=list(tag_lines), ipolicy=cluster_policy)
@@ -430,42 +246,7 @@ def parse_text(content: str) -> ClusterData:
 
 def load_text(path: str) -> ClusterData:
     """Read and parse a text cluster file; unreadable files raise DataError."""
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            content = handle.read()
-    except OSError as err:
-        raise DataError(f"{path}: openFile: {_io_error_text(err)}") from None
-    except UnicodeDecodeError:
-        raise DataError(
-            f"{path}: hGetContents: invalid argument (invalid byte sequence)") from None
-    return parse_text(content)
-
-
-# How Haskell's IOError names the errno classes it reports on open.
-_IO_ERROR_KINDS = {
-    errno.ENOENT: "does not exist",
-    errno.ENOTDIR: "inappropriate type",
-    errno.EISDIR: "inappropriate type",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
-    errno.EROFS: "permission denied",
-    errno.ENAMETOOLONG: "invalid argument",
-    errno.ELOOP: "invalid argument",
-    errno.EINVAL: "invalid argument",
-    errno.EMFILE: "resource exhausted",
-    errno.ENFILE: "resource exhausted",
-    errno.ENOMEM: "resource exhausted",
-    errno.EBUSY: "resource busy",
-    errno.EIO: "hardware fault",
-}
-
-
-def _io_error_text(err: OSError) -> str:
-    """Describe an open failure the way Ganeti's runtime does (same wording)."""
-    if err.errno == errno.EISDIR:
-        return "inappropriate type (is a directory)"
-    kind = _IO_ERROR_KINDS.get(err.errno or 0, "failed")
-    return f"{kind} ({err.strerror or err})"
+    return parse_text(read_file(path, DataError))
 
 
 # ---------------------------------------------------------------------------

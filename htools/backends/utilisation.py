@@ -2,14 +2,14 @@
 
 Each line is ``name cpu mem dsk net``, split on single spaces (so doubled or
 trailing spaces and tabs make a line invalid, as in Ganeti) with the four
-loads read as Haskell Doubles.  The messages match Ganeti's; the caller adds
-the context prefix, see ``load_util``.
+loads read as Haskell Doubles (``htools.hsread``).  The messages match
+Ganeti's; the caller adds the context prefix, see ``load_util``.
 """
 
 from __future__ import annotations
 
-from htools.backends.text import _io_error_text, _lines, _read_float
 from htools.errors import DataError
+from htools.hsread import ReadError, read_double, read_file, sep_split, split_lines
 
 __all__ = ["UtilFileError", "load_util", "parse_util"]
 
@@ -25,12 +25,15 @@ class UtilFileError(DataError):
 
 
 def _parse_line(line: str) -> tuple[str, Util]:
-    fields = line.split(" ") if line else []
+    fields = sep_split(line, " ")
     if len(fields) != 5:
         raise DataError(f"Cannot parse line {line}")
     name, cpu, mem, dsk, net = fields
-    return name, (_read_float(name, cpu), _read_float(name, mem),
-                  _read_float(name, dsk), _read_float(name, net))
+    try:
+        return name, (read_double(name, cpu), read_double(name, mem),
+                      read_double(name, dsk), read_double(name, net))
+    except ReadError as err:
+        raise DataError(str(err)) from None
 
 
 def parse_util(content: str) -> dict[str, Util]:
@@ -40,7 +43,7 @@ def parse_util(content: str) -> dict[str, Util]:
     Ganeti too).  A name given twice keeps its last values, which is what
     Ganeti ends up applying.
     """
-    return dict(_parse_line(line) for line in _lines(content))
+    return dict(_parse_line(line) for line in split_lines(content))
 
 
 def load_util(path: str) -> dict[str, Util]:
@@ -52,12 +55,4 @@ def load_util(path: str) -> dict[str, Util]:
     (exit 1).  Ganeti reads this file before loading the cluster, so its
     errors win over any backend error.
     """
-    try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            content = handle.read()
-    except OSError as err:
-        raise UtilFileError(f"{path}: openFile: {_io_error_text(err)}") from None
-    except UnicodeDecodeError:
-        raise UtilFileError(
-            f"{path}: hGetContents: invalid argument (invalid byte sequence)") from None
-    return parse_util(content)
+    return parse_util(read_file(path, UtilFileError))

@@ -1,14 +1,15 @@
 """Command-line options of the htools, parsed exactly like Ganeti's binaries parse them.
 
 Ganeti's tools use Haskell's ``System.Console.GetOpt`` (``Permute`` mode) and read
-numbers with Haskell's ``reads``.  Users and scripts depend on the resulting details:
-optional arguments are only taken when attached (``-C`` vs ``-C/tmp/x``), long options
-may be abbreviated to any unique prefix (``--max-len``), errors have fixed wording and
-exit codes (2 for GetOpt errors, 1 for bad values), ``-v-`` ends option processing and
-``" 5"`` is a valid integer while ``"5 "`` is not.  click (listed in the design card)
-and argparse both disagree with GetOpt on several of these points (prefix matching,
-optional arguments, clustering, messages, exit codes), so this module implements the
-GetOpt rules directly; click remains fine for tools that need no Ganeti compatibility.
+numbers with Haskell's ``reads`` (``htools.hsread``).  Users and scripts depend on the
+resulting details: optional arguments are only taken when attached (``-C`` vs
+``-C/tmp/x``), long options may be abbreviated to any unique prefix (``--max-len``),
+errors have fixed wording and exit codes (2 for GetOpt errors, 1 for bad values),
+``-v-`` ends option processing and ``" 5"`` is a valid integer while ``"5 "`` is not.
+click (listed in the design card) and argparse both disagree with GetOpt on several of
+these points (prefix matching, optional arguments, clustering, messages, exit codes), so
+this module implements the GetOpt rules directly; click remains fine for tools that need
+no Ganeti compatibility.
 
 Entry points: :func:`parse_args` returns an :class:`Options` or raises
 :class:`UsageExit`; :func:`parse_or_exit` prints and exits for thin CLI wrappers.
@@ -17,18 +18,17 @@ Entry points: :func:`parse_args` returns an :class:`Options` or raises
 from __future__ import annotations
 
 import importlib.metadata
-import math
 import platform
 import sys
 import tomllib
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from functools import cache
 from pathlib import Path
 from typing import Literal, NamedTuple, NoReturn
 
+from htools.fmt import show_string
+from htools.hsread import ReadError, parse_unit, read_double, read_int, sep_split
 from solver.records import DISK_TEMPLATES
 
 PROJECT = "ganeti-htools-py"
@@ -50,8 +50,9 @@ class UsageExit(Exception):
         self.stderr = stderr
 
 
-class OptionValueError(ValueError):
-    """An option's argument is invalid; the message is Ganeti's, word for word."""
+# An option's argument is invalid; the message is Ganeti's, word for word.  The
+# same error as a value that does not read, so that both end parsing alike.
+OptionValueError = ReadError
 
 
 class ResourceSpec(NamedTuple):
@@ -164,243 +165,14 @@ class Options:
         return sep_split(self.print_nodes)
 
 
-# --- Haskell value reading -----------------------------------------------------------
-
-_SYMBOL_CHARS = frozenset("!#$%&*+./<=>?@\\^|-~:")
-_PUNCT_CHARS = frozenset(",;()[]{}`")
-_DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
-
-
-def _is_digit(c: str) -> bool:
-    """An ASCII decimal digit (Haskell's lexer ignores other scripts' digits)."""
-    return c != "" and c in _DIGITS[10]
-
-
-def _is_hs_space(c: str) -> bool:
-    """Haskell's ``isSpace``: which characters ``reads`` skips before a token."""
-    o = ord(c)
-    if o < 256:
-        return o == 32 or 9 <= o <= 13 or o == 0xA0
-    return unicodedata.category(c) == "Zs"
-
-
-def _is_symbol(c: str) -> bool:
-    if c in _SYMBOL_CHARS:
-        return True
-    return ord(c) > 127 and unicodedata.category(c) in ("Sm", "Sc", "Sk", "So")
-
-
-class _Token(NamedTuple):
-    kind: str  # "num", "ident", "sym" or "other"
-    text: str
-    end: int
-    base: int = 10
-    digits: str = ""
-    frac: str | None = None  # decimal fraction digits
-    exp: str | None = None  # signed decimal exponent
-
-
-def _lex(s: str, i: int) -> _Token | None:
-    """One token of Haskell's lexer (``Text.Read.Lex``), after skipping spaces.
-
-    Only the shapes ``reads`` for numbers can accept are told apart; anything else
-    is "other" and makes the read fail, as it does in Haskell.
-    """
-    n = len(s)
-    while i < n and _is_hs_space(s[i]):
-        i += 1
-    if i == n:
-        return None
-
-    def munch(j: int, chars: str) -> int:
-        while j < n and s[j] in chars:
-            j += 1
-        return j
-
-    c = s[i]
-    if c in _DIGITS[10]:
-        if c == "0" and s[i + 1:i + 2] in ("x", "X", "o", "O"):
-            base = 16 if s[i + 1] in "xX" else 8
-            j = munch(i + 2, _DIGITS[base])
-            if j > i + 2:  # else it is just "0" followed by a letter
-                return _Token("num", s[i:j], j, base, s[i + 2:j])
-        j = munch(i, _DIGITS[10])
-        digits, frac, exp = s[i:j], None, None
-        if s[j:j + 1] == "." and _is_digit(s[j + 1:j + 2]):
-            k = munch(j + 1, _DIGITS[10])
-            frac, j = s[j + 1:k], k
-        if s[j:j + 1] in ("e", "E"):
-            k = j + 2 if s[j + 1:j + 2] in ("+", "-") else j + 1
-            m = munch(k, _DIGITS[10])
-            if m > k:
-                exp, j = s[j + 1:m], m
-        return _Token("num", s[i:j], j, 10, digits, frac, exp)
-    if c.isalpha() or c == "_":
-        j = i + 1
-        while j < n and (s[j].isalnum() or s[j] in "_'"):
-            j += 1
-        return _Token("ident", s[i:j], j)
-    if c not in _PUNCT_CHARS and _is_symbol(c):
-        j = i + 1
-        while j < n and _is_symbol(s[j]):
-            j += 1
-        return _Token("sym", s[i:j], j)
-    return _Token("other", c, i + 1)
-
-
-def _wrap_int(v: int) -> int:
-    """Haskell's ``fromInteger :: Integer -> Int`` wraps around silently."""
-    return (v + 2**63) % 2**64 - 2**63
-
-
-def _digits_mod(digits: str, base: int) -> int:
-    """The digits' value modulo 2**64, in chunks (Python caps int() of long strings)."""
-    value = 0
-    for k in range(0, len(digits), 1000):
-        chunk = digits[k:k + 1000]
-        value = (value * base ** len(chunk) + int(chunk, base)) % 2**64
-    return value
-
-
-def _to_int(tok: _Token | None) -> int | None:
-    if tok is None or tok.kind != "num" or tok.frac is not None or tok.exp is not None:
-        return None
-    return _wrap_int(_digits_mod(tok.digits, tok.base))
-
-
-def _to_double(tok: _Token | None) -> float | None:
-    if tok is None:
-        return None
-    if tok.kind == "ident":
-        return {"NaN": math.nan, "Infinity": math.inf}.get(tok.text)
-    if tok.kind != "num":
-        return None
-    if tok.base != 10:  # powers of two: int() has no length cap here
-        try:
-            return float(int(tok.digits, tok.base))
-        except OverflowError:
-            return math.inf
-    return float(f"{tok.digits}.{tok.frac or '0'}e{tok.exp or '0'}")
-
-
-_Convert = Callable[[_Token | None], float | int | None]
-
-
-def _read_number(s: str, i: int, convert: _Convert) -> tuple[float | int, int] | None:
-    """Haskell's ``readNumber``: optional parentheses, optional ``-`` token, a number."""
-    tok = _lex(s, i)
-    if tok is None:
-        return None
-    if tok.text == "(" and tok.kind == "other":
-        inner = _read_number(s, tok.end, convert)
-        if inner is None:
-            return None
-        close = _lex(s, inner[1])
-        if close is None or close.text != ")" or close.kind != "other":
-            return None
-        return inner[0], close.end
-    if tok.kind == "sym" and tok.text == "-":
-        tok2 = _lex(s, tok.end)
-        value = convert(tok2)
-        if value is None:
-            return None
-        return (_wrap_int(-value) if isinstance(value, int) else -value), tok2.end
-    value = convert(tok)
-    return None if value is None else (value, tok.end)
-
-
-def _try_read(name: str, s: str, convert: _Convert) -> float | int:
-    """Ganeti's ``tryRead``: the whole string must be one value (leading spaces ok)."""
-    result = _read_number(s, 0, convert)
-    if result is None:
-        raise OptionValueError(f"{name}: cannot parse string '{s}'")
-    value, end = result
-    if end != len(s):
-        raise OptionValueError(
-            f"{name}: leftover characters when parsing '{s}': '{s[end:]}'")
-    return value
-
-
-def read_int(name: str, s: str) -> int:
-    """Read an ``Int`` as Ganeti's ``tryRead`` does (decimal, 0x.., 0o.., wrapping)."""
-    return int(_try_read(name, s, _to_int))
-
-
-def read_double(name: str, s: str) -> float:
-    """Read a ``Double`` as Ganeti's ``tryRead`` does (also ``NaN``, ``Infinity``)."""
-    return float(_try_read(name, s, _to_double))
-
-
-_MB_FACTOR = Fraction(1000, 1024) ** 2
-_UNIT_SCALES = {"m": Fraction(1), "g": Fraction(1024), "t": Fraction(1024**2),
-                "M": _MB_FACTOR, "G": _MB_FACTOR * 1000, "T": _MB_FACTOR * 1000**2}
-_LONG_UNITS = {"MIB": "m", "GIB": "g", "TIB": "t", "MB": "M", "GB": "G", "TB": "T"}
-
-
-def parse_unit(s: str) -> int:
-    """Ganeti's ``parseUnit``: an Int, optional spaces and a unit, truncated to MiB."""
-    result = _read_number(s, 0, _to_int)
-    if result is None:
-        raise OptionValueError(f"Can't parse string '{s}'")
-    value, end = result
-    unit = s[end:].lstrip(" ")
-    if unit == "":
-        scale = Fraction(1)
-    elif unit in _UNIT_SCALES:
-        scale = _UNIT_SCALES[unit]
-    elif unit.upper() in _LONG_UNITS:
-        scale = _UNIT_SCALES[_LONG_UNITS[unit.upper()]]
-    else:
-        raise OptionValueError(f"Unknown unit '{unit}'")
-    return _wrap_int(math.trunc(value * scale))
-
-
-def sep_split(s: str) -> list[str]:
-    """Ganeti's ``sepSplit ','``: like ``str.split`` except that ``""`` gives ``[]``."""
-    return s.split(",") if s else []
-
-
-_ASCII_NAMES = ("NUL SOH STX ETX EOT ENQ ACK a b t n v f r SO SI DLE DC1 DC2 DC3 DC4 NAK "
-                "SYN ETB CAN EM SUB ESC FS GS RS US").split()
-
-
-def haskell_show_str(s: str) -> str:
-    """Haskell's ``show`` of a String, used by Ganeti in some error messages."""
-    out = ['"']
-    for i, c in enumerate(s):
-        nxt = s[i + 1] if i + 1 < len(s) else ""
-        o = ord(c)
-        if c == '"':
-            out.append('\\"')
-        elif c == "\\":
-            out.append("\\\\")
-        elif o > 127:
-            out.append(f"\\{o}" + ("\\&" if _is_digit(nxt) else ""))
-        elif o == 127:
-            out.append("\\DEL")
-        elif o >= 32:
-            out.append(c)
-        else:
-            out.append("\\" + _ASCII_NAMES[o] + ("\\&" if c == "\x0e" and nxt == "H" else ""))
-    out.append('"')
-    return "".join(out)
-
-
 def parse_spec(descr: str, s: str) -> ResourceSpec:
     """Parse ``disk,ram,cpu[,spindles]`` (Ganeti's ``parseISpecString``)."""
     parts = sep_split(s)
     if not 3 <= len(parts) <= 4:
         raise OptionValueError(
             f"Invalid {descr} specification: '{s}', expected disk,ram,cpu")
-
-    def annotated(what: str, fn: Callable[[str], int], value: str) -> int:
-        try:
-            return fn(value)
-        except OptionValueError as err:
-            raise OptionValueError(f"{descr} specs {what}: {err}") from None
-
-    disk = annotated("disk", parse_unit, parts[0])
-    mem = annotated("memory", parse_unit, parts[1])
+    disk = parse_unit(parts[0], f"{descr} specs disk")
+    mem = parse_unit(parts[1], f"{descr} specs memory")
     cpu = read_int(f"{descr} specs cpus", parts[2])
     spindles = read_int(f"{descr} specs spindles", parts[3]) if len(parts) == 4 else 1
     return ResourceSpec(disk, mem, cpu, spindles)
@@ -417,7 +189,7 @@ def _yes_no(value: str | None) -> bool:
 def _disk_template(value: str) -> str:
     if value not in DISK_TEMPLATES:
         raise OptionValueError(
-            f"Invalid string value for type DiskTemplate: {haskell_show_str(value)}")
+            f"Invalid string value for type DiskTemplate: {show_string(value)}")
     return value
 
 

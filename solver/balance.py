@@ -5,7 +5,7 @@ enumeration order and picks the first one with the minimal score.  Scores are
 compared on Ganeti's exact bits, but computing them by full recomputation for
 every candidate costs O(nodes) each.  So a step runs in two phases:
 
-1. ``_fast_scores`` evaluates every candidate in O(metrics) from running
+1. ``_scan`` evaluates every candidate (in parallel) in O(metrics) from running
    per-metric sums (shifted by the current mean, which keeps the variance
    estimate accurate) and returns a score estimate plus a rigorous error
    bound for each;
@@ -250,89 +250,136 @@ def _base_stats(nd, nodes, shift, s1, s2, sabs, nvals):
 
 
 @numba.njit(cache=True)
-def _fast_scores(ctx, it, pos, nvals, shift, s1, s2, sabs, n_on, base_map, cand_k,
-                 cand_kind, cand_t, n_cand, force, est, err):
-    """Score estimate and error bound for every candidate (NaN = infeasible).
+def _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mod_idx,
+                   res, v, out):
+    """Estimate and error bound of one simulated candidate (buffers filled).
 
-    ``pos[n]`` is node n's column in ``nvals`` (the scored nodes' values).
+    ``out[0]`` gets the estimate, ``out[1]`` the bound; a candidate whose
+    components are not finite gets (-inf, inf) so that only the exact path
+    judges it.
     """
-    buf = np.empty((4, ctx.nd.shape[0]))
-    mod_idx = np.empty(4, dtype=np.int64)
-    res = np.empty(11)
-    v = np.empty(N_METRICS)
     eps = 2.220446049250313e-16
-    for c in range(n_cand):
-        r = try_move(ctx, it, cand_k[c], cand_kind[c], cand_t[c], force, buf, mod_idx, res)
-        if r != C.OK:
-            est[c] = np.nan
-            err[c] = 0.0
+    nmod = int(res[0])
+    for m in range(nmod):
+        node_values(buf[m], v[m])
+    total = 0.0
+    bound = 0.0
+    for i in range(N_METRICS):
+        agg = AGGREGATION[i]
+        if agg == 3:
+            total += WEIGHTS[i] * (base_map + res[4])
             continue
-        nmod = int(res[0])
-        total = 0.0
-        bound = 0.0
-        bad = False
-        for i in range(N_METRICS):
-            agg = AGGREGATION[i]
-            if agg == 3:
-                val = base_map + res[4]
-                total += WEIGHTS[i] * val
-                continue
-            a = s1[i]
-            b2 = s2[i]
-            sa = sabs[i]
-            for m in range(nmod):
-                n = mod_idx[m]
-                on_old = ctx.nd[C.OFFLINE, n] == 0.0
-                x = nvals[i, pos[n]]
-                node_values(buf[m], v)
-                y = v[i]
-                if agg == 0:
-                    if on_old:
-                        dx = x - shift[i]
-                        dy = y - shift[i]
-                        a += dy - dx
-                        b2 += dy * dy - dx * dx
-                        sa += abs(y) + abs(x)
-                elif (agg == 1 and on_old) or (agg == 2 and not on_old):
-                    a += y - x
-                    sa += abs(y) + abs(x)
+        a = s1[i]
+        b2 = s2[i]
+        sa = sabs[i]
+        for m in range(nmod):
+            n = mod_idx[m]
+            on_old = ctx.nd[C.OFFLINE, n] == 0.0
+            x = nvals[i, pos[n]]
+            y = v[m, i]
             if agg == 0:
-                mean_d = a / n_on
-                var = b2 / n_on - mean_d * mean_d
-                # rounding error of var: sums of n_on+8 terms of size <= scale²
-                scale = sa / n_on + abs(shift[i])
-                dv = (4.0 * (n_on + 16)) * eps * (scale * scale + b2 / n_on + 1e-300)
-                if var != var:
-                    bad = True
-                    break
-                lo = math.sqrt(max(var - dv, 0.0))
-                hi = math.sqrt(max(var + dv, 0.0))
-                val = math.sqrt(max(var, 0.0))
-                bound += WEIGHTS[i] * (hi - lo + 4 * eps * val)
-            else:
-                val = a
-                bound += WEIGHTS[i] * (4.0 * (n_on + 16)) * eps * (sa + 1.0)
-            total += WEIGHTS[i] * val
-        if bad or not math.isfinite(total):
-            # NaN components: only the exact path can say; keep it as a tie
-            est[c] = -np.inf
-            err[c] = np.inf
+                if on_old:
+                    dx = x - shift[i]
+                    dy = y - shift[i]
+                    a += dy - dx
+                    b2 += dy * dy - dx * dx
+                    sa += abs(y) + abs(x)
+            elif (agg == 1 and on_old) or (agg == 2 and not on_old):
+                a += y - x
+                sa += abs(y) + abs(x)
+        if agg == 0:
+            mean_d = a / n_on
+            var = b2 / n_on - mean_d * mean_d
+            # rounding of the sums (ours and the exact path's): n_on+16 terms
+            scale = sa / n_on + abs(shift[i])
+            dv = (8.0 * (n_on + 16)) * eps * (scale * scale + abs(b2) / n_on)
+            lo = math.sqrt(max(var - dv, 0.0))
+            hi = math.sqrt(max(var + dv, 0.0))
+            val = math.sqrt(max(var, 0.0))
+            bound += WEIGHTS[i] * (hi - lo + 4 * eps * val)
         else:
-            est[c] = total
-            err[c] = bound + 64 * eps * abs(total) + 1e-12
-    return 0
+            val = a
+            bound += WEIGHTS[i] * (8.0 * (n_on + 16)) * eps * (sa + 1.0)
+        total += WEIGHTS[i] * val
+    if not math.isfinite(total) or not math.isfinite(bound):
+        out[0] = -np.inf
+        out[1] = np.inf
+    else:
+        out[0] = total
+        out[1] = bound + 64 * eps * abs(total) + 1e-12
+
+
+@numba.njit(cache=True, parallel=True)
+def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted, force,
+          pos, nvals, shift, s1, s2, sabs, n_on, base_map, ini_score, n_chunks,
+          keep_k, keep_kind, keep_t, keep_key, keep_lo, keep_cnt, chunk_hi):
+    """Estimate every candidate of a step; keep the ones that may be the winner.
+
+    Work is split by instance into ``n_chunks`` chunks (run in parallel).
+    Chunk ch keeps, in slots [ch*cap, (ch+1)*cap), the candidates whose lower
+    bound is not above its running best upper bound (and the step's start);
+    ``keep_cnt[ch]`` counts them (it may exceed cap: then the caller retries
+    with more room) and ``chunk_hi[ch]`` is the chunk's best upper bound.
+    """
+    cap = keep_k.shape[0] // n_chunks
+    n_c = cands.shape[0]
+    n_t = targets.shape[0]
+    for ch in numba.prange(n_chunks):
+        buf = np.empty((4, ctx.nd.shape[0]))
+        mod_idx = np.empty(4, dtype=np.int64)
+        res = np.empty(11)
+        v = np.empty((4, N_METRICS))
+        out = np.empty(2)
+        kinds = np.empty(4, dtype=np.int64)
+        best_hi = ini_score
+        cnt = 0
+        base = ch * cap
+        for ci in range(ch * n_c // n_chunks, (ch + 1) * n_c // n_chunks):
+            k = cands[ci]
+            p = ctx.pnode[k]
+            s = ctx.snode[k]
+            mirror = C.TEMPLATE_MIRROR[it.template[k]]
+            use_sec = s >= 0 and is_target[s] and inst_moves
+            nk = _gen_moves(mirror, use_sec, inst_moves, disk_moves, restricted,
+                            ctx.nd[C.OFFLINE, p] != 0.0, kinds)
+            first = -1 if (mirror == C.MIRROR_INTERNAL and use_sec) else 0
+            last = n_t if nk > 0 else 0
+            for ti in range(first, last):
+                t = -1
+                if ti >= 0:
+                    t = targets[ti]
+                    if t == p or t == s:
+                        continue
+                for j in range(nk if ti >= 0 else 1):
+                    kind = FAILOVER if ti < 0 else kinds[j]
+                    r = try_move(ctx, it, k, kind, t, force, buf, mod_idx, res)
+                    if r != C.OK:
+                        continue
+                    _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map,
+                                   buf, mod_idx, res, v, out)
+                    hi = out[0] + out[1]
+                    lo = out[0] - out[1]
+                    if hi < best_hi:
+                        best_hi = hi
+                    if lo <= best_hi:
+                        if cnt < cap:
+                            keep_k[base + cnt] = k
+                            keep_kind[base + cnt] = kind
+                            keep_t[base + cnt] = t
+                            keep_key[base + cnt] = (ci * (n_t + 1) + ti + 1) * 4 + j
+                            keep_lo[base + cnt] = lo
+                        cnt += 1
+        keep_cnt[ch] = cnt
+        chunk_hi[ch] = best_hi
 
 
 @numba.njit(cache=True)
-def _select_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, n_cand, est, err, force,
+def _select_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, cand_lo, n_cand, limit, force,
                   ini_score, base_map):
-    """Rescore exactly the candidates that could be the minimum; first minimum wins."""
-    best_hi = np.inf
-    for c in range(n_cand):
-        if est[c] == est[c] and est[c] + err[c] < best_hi:
-            best_hi = est[c] + err[c]
-    # a winner must beat the step's start and be within every candidate's reach
-    limit = min(best_hi, ini_score)
+    """Rescore exactly the candidates that could be the minimum; first minimum wins.
+
+    The candidates must be in enumeration order.
+    """
     buf = np.empty((4, ctx.nd.shape[0]))
     mod_idx = np.empty(4, dtype=np.int64)
     res = np.empty(11)
@@ -343,7 +390,7 @@ def _select_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, n_cand, est, err, f
     best_c = -1
     n_exact = 0
     for c in range(n_cand):
-        if not (est[c] - err[c] <= limit):
+        if not (cand_lo[c] <= limit):
             continue
         n_exact += 1
         sc = _exact_candidate(ctx, it, nodes, cand_k[c], cand_kind[c], cand_t[c], force,
@@ -372,6 +419,7 @@ class Balancer:
         self.pos = np.full(state.n_nodes, -1, dtype=np.int64)
         self.pos[self.nodes] = np.arange(len(self.nodes))
         self.exact_evals = 0
+        self.keep_per_chunk = 64
 
     def ctx(self) -> MoveCtx:
         st, ia = self.state, self.state.inst
@@ -402,37 +450,24 @@ class Balancer:
         is_target[targets] = True
         cands = self.candidates()
         ctx = self.ctx()
-        n_max = _count_candidates(ctx, self.it, cands, len(targets), is_target,
-                                  o.instance_moves, o.disk_moves, o.restricted_migration)
-        ck = np.empty(n_max, dtype=np.int64)
-        ckind = np.empty(n_max, dtype=np.int64)
-        ct = np.empty(n_max, dtype=np.int64)
-        n = _enumerate(ctx, self.it, cands, targets, is_target, o.instance_moves,
-                       o.disk_moves, o.restricted_migration, ck, ckind, ct)
         base_map = map_value(self.lex)
         force = o.ignore_soft_errors
         if self.exact_only:
+            n_max = _count_candidates(ctx, self.it, cands, len(targets), is_target,
+                                      o.instance_moves, o.disk_moves, o.restricted_migration)
+            ck = np.empty(n_max, dtype=np.int64)
+            ckind = np.empty(n_max, dtype=np.int64)
+            ct = np.empty(n_max, dtype=np.int64)
+            n = _enumerate(ctx, self.it, cands, targets, is_target, o.instance_moves,
+                           o.disk_moves, o.restricted_migration, ck, ckind, ct)
             best_c, best = best_move_exact(ctx, self.it, self.nodes, ck, ckind, ct, n, force,
                                            cur_score, base_map)
             self.exact_evals += n
         else:
-            shift = np.zeros(N_METRICS)
-            s1, s2, sabs = np.zeros(N_METRICS), np.zeros(N_METRICS), np.zeros(N_METRICS)
-            nvals = np.empty((N_METRICS, len(self.nodes)))
-            n_on = _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
-            if n_on == 0:
+            found = self._fast_step(ctx, cands, targets, is_target, cur_score, base_map)
+            if found is None:
                 return None
-            # shift by the mean of the online values, then sums again
-            on = st.node[C.OFFLINE, self.nodes] == 0.0
-            shift = np.where(AGGREGATION == 0, nvals[:, on].mean(axis=1), 0.0)
-            _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
-            est = np.empty(n)
-            err = np.empty(n)
-            _fast_scores(ctx, self.it, self.pos, nvals, shift, s1, s2, sabs, n_on, base_map,
-                         ck, ckind, ct, n, force, est, err)
-            best_c, best, n_exact = _select_exact(ctx, self.it, self.nodes, ck, ckind, ct, n,
-                                                  est, err, force, cur_score, base_map)
-            self.exact_evals += n_exact
+            ck, ckind, ct, best_c, best = found
         if best_c < 0:
             return None
         fin = best
@@ -440,6 +475,46 @@ class Balancer:
         if not (fin < ini and (ini > o.min_gain_limit or ini - fin >= o.min_gain)):
             return None
         return self.apply(int(ck[best_c]), int(ckind[best_c]), int(ct[best_c]), fin)
+
+    def _fast_step(self, ctx, cands, targets, is_target, cur_score, base_map):
+        st, o = self.state, self.opts
+        shift = np.zeros(N_METRICS)
+        s1, s2, sabs = np.zeros(N_METRICS), np.zeros(N_METRICS), np.zeros(N_METRICS)
+        nvals = np.empty((N_METRICS, len(self.nodes)))
+        n_on = _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
+        if n_on == 0:
+            return None
+        # shift by the mean of the online values, then sum again
+        on = st.node[C.OFFLINE, self.nodes] == 0.0
+        shift = np.where(AGGREGATION == 0, nvals[:, on].mean(axis=1), 0.0)
+        _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
+        n_chunks = max(1, min(len(cands), 8 * numba.get_num_threads()))
+        cap = self.keep_per_chunk
+        while True:
+            keep_k = np.empty(n_chunks * cap, dtype=np.int64)
+            keep_kind = np.empty(n_chunks * cap, dtype=np.int64)
+            keep_t = np.empty(n_chunks * cap, dtype=np.int64)
+            keep_key = np.empty(n_chunks * cap, dtype=np.int64)
+            keep_lo = np.empty(n_chunks * cap)
+            keep_cnt = np.zeros(n_chunks, dtype=np.int64)
+            chunk_hi = np.empty(n_chunks)
+            _scan(ctx, self.it, cands, targets, is_target, o.instance_moves, o.disk_moves,
+                  o.restricted_migration, o.ignore_soft_errors, self.pos, nvals, shift, s1,
+                  s2, sabs, n_on, base_map, cur_score, n_chunks, keep_k, keep_kind, keep_t,
+                  keep_key, keep_lo, keep_cnt, chunk_hi)
+            if keep_cnt.max(initial=0) <= cap:
+                break
+            cap = int(keep_cnt.max()) + 1  # rare: many near-ties; rescan with room
+            self.keep_per_chunk = cap
+        sel = np.concatenate([np.arange(c * cap, c * cap + keep_cnt[c])
+                              for c in range(n_chunks)]).astype(np.int64)
+        order = sel[np.argsort(keep_key[sel], kind="stable")]
+        limit = min(float(chunk_hi.min()), cur_score)
+        best_c, best, n_exact = _select_exact(
+            ctx, self.it, self.nodes, keep_k[order], keep_kind[order], keep_t[order],
+            keep_lo[order], len(order), limit, o.ignore_soft_errors, cur_score, base_map)
+        self.exact_evals += n_exact
+        return keep_k[order], keep_kind[order], keep_t[order], best_c, best
 
     def apply(self, k: int, kind: int, t: int, score: float) -> Move:
         """Commit a move to the state (node columns, peers, tags, placement)."""

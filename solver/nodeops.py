@@ -37,7 +37,7 @@ def inst_tuple(ia: C.InstanceArrays) -> InstTuple:
                      ia.total_spindles, ia.util)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def _uses_local(t: int) -> bool:
     return t == 3 or t == 5  # plain, drbd
 

@@ -518,7 +518,7 @@ class Balancer:
 
     def apply(self, k: int, kind: int, t: int, score: float) -> Move:
         """Commit a move to the state (node columns, peers, tags, placement)."""
-        st, ia = self.state, self.state.inst
+        st = self.state
         ctx = self.ctx()
         buf = np.empty((4, st.node.shape[0]))
         mod_idx = np.empty(4, dtype=np.int64)

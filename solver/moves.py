@@ -75,8 +75,8 @@ def _tag_conflict_delta(ctx, k, n, add) -> float:
 @numba.njit(cache=True)
 def loc_common(ctx, a, b) -> int:
     c = 0
-    for l in range(ctx.node_loc.shape[1]):
-        if ctx.node_loc[a, l] and ctx.node_loc[b, l]:
+    for loc in range(ctx.node_loc.shape[1]):
+        if ctx.node_loc[a, loc] and ctx.node_loc[b, loc]:
             c += 1
     return c
 
@@ -106,14 +106,14 @@ def lex_delta(ctx, k, a, b) -> float:
     d = 0.0
     for j in range(ctx.excl_ptr[k], ctx.excl_ptr[k + 1]):
         t = ctx.excl_ids[j]
-        for l in range(L):
+        for loc in range(L):
             ch = 0
-            if b_on and ctx.node_loc[b, l]:
+            if b_on and ctx.node_loc[b, loc]:
                 ch += 1
-            if a_on and ctx.node_loc[a, l]:
+            if a_on and ctx.node_loc[a, loc]:
                 ch -= 1
             if ch != 0:
-                old = ctx.lex_counts[l, t]
+                old = ctx.lex_counts[loc, t]
                 new = old + ch
                 d += max(new - 1, 0) - max(old - 1, 0)
     return d

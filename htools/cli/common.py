@@ -22,6 +22,22 @@ def die(msg: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def load_util_file(opts: Any) -> dict | None:
+    """Read -U before the cluster, as Ganeti does (its errors win)."""
+    path = getattr(opts, "util_file", None)
+    if not path:
+        return None
+    from htools.backends.utilisation import UtilFileError, load_util
+    try:
+        return load_util(path)
+    except UtilFileError as e:
+        sys.stdout.flush()
+        print(f"{sys.argv[0].rsplit('/', 1)[-1]}: {e}", file=sys.stderr)
+        sys.exit(1)
+    except HtoolsError as e:
+        die(f"can't parse utilisation data: {e}")
+
+
 def load_data(opts: Any) -> ClusterData:
     try:
         return load_external(opts)
@@ -31,15 +47,8 @@ def load_data(opts: Any) -> ClusterData:
         die(f"failed to load data, aborting: {e}")
 
 
-def load_state(opts: Any, data: ClusterData) -> ClusterState:
+def load_state(opts: Any, data: ClusterData, util: dict | None = None) -> ClusterState:
     """Run the load pipeline with the CLI's tag/selection/utilisation inputs."""
-    util = None
-    if getattr(opts, "util_file", None) and not getattr(opts, "ignore_dynu", False):
-        from htools.backends.utilisation import load_util
-        try:
-            util = load_util(opts.util_file)
-        except HtoolsError as e:
-            die(f"can't parse utilisation data: {e}")
     lo = LoadOptions(
         ignore_dynu=bool(getattr(opts, "ignore_dynu", False)), util=util,
         exclusion_tags=getattr(opts, "exclusion_tags", None) or (),

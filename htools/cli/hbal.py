@@ -11,6 +11,7 @@ from htools.cli.common import (
     die,
     load_data,
     load_state,
+    load_util_file,
     print_warnings,
     save_data,
     state_records,
@@ -86,8 +87,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(opts) -> None:
     verbose = opts.verbose
+    util = load_util_file(opts)
     data = load_data(opts)
-    state = load_state(opts, data)
+    state = load_state(opts, data, util)
     print_warnings(state, verbose)
     if verbose > 1:
         print("Loaded cluster tags: " + ",".join(data.cluster_tags))

@@ -22,10 +22,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from solver import cluster as C
+from solver.jit import jit_enabled, njit, num_threads, parallel_range
 from solver.metrics import (
     AGGREGATION,
     N_METRICS,
@@ -49,6 +49,7 @@ from solver.moves import (
 )
 from solver.nodeops import InstTuple, inst_tuple
 
+prange = parallel_range()
 MAX_KINDS = 5  # moves per target at most (4) plus the failover slot
 
 
@@ -92,7 +93,7 @@ class BalanceResult:
         return self.moves[-1].score if self.moves else self.initial_score
 
 
-@numba.njit(cache=True)
+@njit()
 def _gen_moves(mirror, use_sec, inst_moves, disk_moves, restricted, p_offline, out) -> int:
     """possibleMoves: the move kinds to try per target, in Ganeti's order."""
     if mirror == C.MIRROR_NONE:
@@ -126,7 +127,7 @@ def _gen_moves(mirror, use_sec, inst_moves, disk_moves, restricted, p_offline, o
     return 2
 
 
-@numba.njit(cache=True)
+@njit()
 def _enumerate(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted,
                out_k, out_kind, out_t) -> int:
     """All candidates of a step in Ganeti's enumeration order."""
@@ -159,7 +160,7 @@ def _enumerate(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restr
     return c
 
 
-@numba.njit(cache=True)
+@njit()
 def _count_candidates(ctx, it, cands, n_targets, is_target, inst_moves, disk_moves,
                       restricted) -> int:
     kinds = np.empty(4, dtype=np.int64)
@@ -177,7 +178,7 @@ def _count_candidates(ctx, it, cands, n_targets, is_target, inst_moves, disk_mov
     return c
 
 
-@numba.njit(cache=True)
+@njit()
 def _exact_candidate(ctx, it, nodes, k, kind, t, force, base_map, buf, mod_idx, res,
                      work, online, detail) -> float:
     r = try_move(ctx, it, k, kind, t, force, buf, mod_idx, res)
@@ -187,7 +188,7 @@ def _exact_candidate(ctx, it, nodes, k, kind, t, force, base_map, buf, mod_idx, 
                        work, online, detail)
 
 
-@numba.njit(cache=True)
+@njit()
 def best_move_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, n_cand, force, ini_score,
                     base_map):
     """The twin: exact score for every candidate; first strict minimum wins."""
@@ -210,7 +211,7 @@ def best_move_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, n_cand, force, in
 
 # ---- fast path ---------------------------------------------------------------
 
-@numba.njit(cache=True)
+@njit()
 def _base_stats(nd, nodes, shift, s1, s2, sabs, nvals):
     """Per-metric sums over the scored nodes, shifted by ``shift``.
 
@@ -249,7 +250,7 @@ def _base_stats(nd, nodes, shift, s1, s2, sabs, nvals):
     return n_on
 
 
-@numba.njit(cache=True)
+@njit()
 def _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mod_idx,
                    res, v, out):
     """Estimate and error bound of one simulated candidate (buffers filled).
@@ -309,7 +310,7 @@ def _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mo
         out[1] = bound + 64 * eps * abs(total) + 1e-12
 
 
-@numba.njit(cache=True, parallel=True)
+@njit(parallel=True)
 def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted, force,
           pos, nvals, shift, s1, s2, sabs, n_on, base_map, ini_score, n_chunks,
           keep_k, keep_kind, keep_t, keep_key, keep_lo, keep_cnt, chunk_hi):
@@ -324,7 +325,7 @@ def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted
     cap = keep_k.shape[0] // n_chunks
     n_c = cands.shape[0]
     n_t = targets.shape[0]
-    for ch in numba.prange(n_chunks):
+    for ch in prange(n_chunks):
         buf = np.empty((4, ctx.nd.shape[0]))
         mod_idx = np.empty(4, dtype=np.int64)
         res = np.empty(11)
@@ -373,7 +374,7 @@ def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted
         chunk_hi[ch] = best_hi
 
 
-@numba.njit(cache=True)
+@njit()
 def _select_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, cand_lo, n_cand, limit, force,
                   ini_score, base_map):
     """Rescore exactly the candidates that could be the minimum; first minimum wins.
@@ -413,7 +414,8 @@ class Balancer:
         self.nodes = np.asarray(group_nodes, dtype=np.int64)
         self.instances = np.asarray(group_instances, dtype=np.int64)
         self.opts = opts
-        self.exact_only = exact_only
+        # without JIT the plain exact twin is the faster choice (small clusters)
+        self.exact_only = exact_only or not jit_enabled()
         self.it: InstTuple = inst_tuple(state.inst)
         self.tops = peer_tops(state.peers)
         self.pos = np.full(state.n_nodes, -1, dtype=np.int64)
@@ -488,7 +490,7 @@ class Balancer:
         on = st.node[C.OFFLINE, self.nodes] == 0.0
         shift = np.where(AGGREGATION == 0, nvals[:, on].mean(axis=1), 0.0)
         _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
-        n_chunks = max(1, min(len(cands), 8 * numba.get_num_threads()))
+        n_chunks = max(1, min(len(cands), 8 * num_threads()))
         cap = self.keep_per_chunk
         while True:
             keep_k = np.empty(n_chunks * cap, dtype=np.int64)

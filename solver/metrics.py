@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from solver import cluster as C
+from solver.jit import njit
 
 METRIC_NAMES = (
     "free_mem_cv", "free_disk_cv", "n1_cnt", "reserved_mem_cv", "offline_all_cnt",
@@ -33,12 +33,12 @@ N_METRICS = 20
 MAP_METRIC = 18
 
 
-@numba.njit(cache=True)
+@njit()
 def _pdsk(free: float, total: float) -> float:
     return 1.0 if total == 0 else free / total
 
 
-@numba.njit(cache=True)
+@njit()
 def node_values(b: np.ndarray, out: np.ndarray) -> None:
     """The 20 per-node metric values of one node buffer (map slot left 0)."""
     t_mem = b[C.T_MEM]
@@ -67,7 +67,7 @@ def node_values(b: np.ndarray, out: np.ndarray) -> None:
     out[19] = out[3]
 
 
-@numba.njit(cache=True)
+@njit()
 def metric_table(nd, nodes, mod_idx, mod_buf, nmod, work, online) -> int:
     """Fill ``work[:, j]`` with node ``nodes[j]``'s values (buffers override).
 
@@ -97,7 +97,7 @@ def metric_table(nd, nodes, mod_idx, mod_buf, nmod, work, online) -> int:
     return n_on
 
 
-@numba.njit(cache=True)
+@njit()
 def aggregate(work, online, n_nodes, n_on, map_value, detail) -> float:
     """Ganeti's compCVNodes over a filled metric table; ``detail`` gets values."""
     if n_on == 0:
@@ -134,7 +134,7 @@ def aggregate(work, online, n_nodes, n_on, map_value, detail) -> float:
     return total
 
 
-@numba.njit(cache=True)
+@njit()
 def exact_score(nd, nodes, mod_idx, mod_buf, nmod, map_value, work, online, detail) -> float:
     """Full recomputation of the score over ``nodes`` with a few nodes replaced."""
     n_on = metric_table(nd, nodes, mod_idx, mod_buf, nmod, work, online)

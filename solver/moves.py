@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-import numba
 import numpy as np
 
 from solver import cluster as C
+from solver.jit import njit
 from solver.nodeops import add_pri, add_sec, remove_pri, remove_sec
 
 # Move kinds, in Ganeti's generation order per target.
@@ -44,14 +44,14 @@ def peer_tops(peers: np.ndarray, rows: np.ndarray | None = None,
     return tops
 
 
-@numba.njit(cache=True)
+@njit()
 def _max_other(ctx, n, p) -> float:
     if ctx.peer_arg1[n] == p:
         return ctx.peer_max2[n]
     return ctx.peer_max1[n]
 
 
-@numba.njit(cache=True)
+@njit()
 def _tag_reject(ctx, k, n) -> bool:
     for j in range(ctx.excl_ptr[k], ctx.excl_ptr[k + 1]):
         if ctx.ptags[n, ctx.excl_ids[j]] > 0:
@@ -59,7 +59,7 @@ def _tag_reject(ctx, k, n) -> bool:
     return False
 
 
-@numba.njit(cache=True)
+@njit()
 def _tag_conflict_delta(ctx, k, n, add) -> float:
     """Change of node n's conflictingPrimaries when k's tags are added/removed."""
     d = 0.0
@@ -72,7 +72,7 @@ def _tag_conflict_delta(ctx, k, n, add) -> float:
     return d
 
 
-@numba.njit(cache=True)
+@njit()
 def loc_common(ctx, a, b) -> int:
     c = 0
     for loc in range(ctx.node_loc.shape[1]):
@@ -81,7 +81,7 @@ def loc_common(ctx, a, b) -> int:
     return c
 
 
-@numba.njit(cache=True)
+@njit()
 def unmet(ctx, k, n) -> int:
     c = 0
     for j in range(ctx.dsrd_ptr[k], ctx.dsrd_ptr[k + 1]):
@@ -91,7 +91,7 @@ def unmet(ctx, k, n) -> int:
     return c
 
 
-@numba.njit(cache=True)
+@njit()
 def lex_delta(ctx, k, a, b) -> float:
     """Change of the location-exclusion value when k's primary goes a -> b.
 
@@ -119,13 +119,13 @@ def lex_delta(ctx, k, a, b) -> float:
     return d
 
 
-@numba.njit(cache=True)
+@njit()
 def _load(ctx, n, buf, slot) -> None:
     for f in range(ctx.nd.shape[0]):
         buf[slot, f] = ctx.nd[f, n]
 
 
-@numba.njit(cache=True)
+@njit()
 def try_move(ctx, it, k, kind, t, force, buf, mod_idx, res) -> int:
     """Simulate move ``kind`` (target t) of instance k on buffers.
 

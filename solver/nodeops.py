@@ -20,10 +20,10 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 
-import numba
 import numpy as np
 
 from solver import cluster as C
+from solver.jit import njit
 
 # Instance fields the kernels read, as one numba-friendly tuple.
 InstTuple = namedtuple("InstTuple", [
@@ -37,18 +37,18 @@ def inst_tuple(ia: C.InstanceArrays) -> InstTuple:
                      ia.total_spindles, ia.util)
 
 
-@numba.njit(cache=True)
+@njit()
 def _uses_local(t: int) -> bool:
     return t == 3 or t == 5  # plain, drbd
 
 
-@numba.njit(cache=True)
+@njit()
 def unallocated(b: np.ndarray, i_mem: float) -> float:
     """Ganeti's unallocatedMem with a prospective iMem."""
     return math.trunc(b[C.T_MEM]) - b[C.N_MEM] - i_mem - max(0.0, b[C.X_MEM])
 
 
-@numba.njit(cache=True)
+@njit()
 def _new_free_spn(excl: bool, free: float, total_spn: int, add: bool) -> float:
     if not excl:
         return 0.0
@@ -57,7 +57,7 @@ def _new_free_spn(excl: bool, free: float, total_spn: int, add: bool) -> float:
     return free - total_spn if add else free + total_spn
 
 
-@numba.njit(cache=True)
+@njit()
 def _new_inst_spn(excl: bool, cur: float, local: bool, su: int, add: bool) -> float:
     if excl:
         return 0.0
@@ -66,7 +66,7 @@ def _new_inst_spn(excl: bool, cur: float, local: bool, su: int, add: bool) -> fl
     return cur + su if add else cur - su
 
 
-@numba.njit(cache=True)
+@njit()
 def _forth_add_pri_check(b, it, k) -> int:
     local = _uses_local(it.template[k])
     excl = b[C.EXCL] != 0.0
@@ -91,7 +91,7 @@ def _forth_add_pri_check(b, it, k) -> int:
     return C.OK
 
 
-@numba.njit(cache=True)
+@njit()
 def _forth_add_pri(b, it, k) -> None:
     """The fields every addPri changes (Ganeti's updateForthcomingFields)."""
     local = _uses_local(it.template[k])
@@ -108,7 +108,7 @@ def _forth_add_pri(b, it, k) -> None:
         b[C.LOADF_CPU + j] = b[C.LOADF_CPU + j] + it.util[k, j]
 
 
-@numba.njit(cache=True)
+@njit()
 def add_pri(b, it, k, force, tag_reject) -> int:
     """addPriEx: returns OK (and updates b) or the failure mode."""
     strict = not force
@@ -162,7 +162,7 @@ def add_pri(b, it, k, force, tag_reject) -> int:
     return C.OK
 
 
-@numba.njit(cache=True)
+@njit()
 def add_sec(b, it, k, peer, force, ignore_disks) -> int:
     """addSecExEx; ``peer`` is the node's current peer entry for the primary.
 
@@ -220,7 +220,7 @@ def add_sec(b, it, k, peer, force, ignore_disks) -> int:
     return C.OK
 
 
-@numba.njit(cache=True)
+@njit()
 def _forth_sec_check(b, is_drbd, dsk_f, excl, spn_f, isp_f, sec_mem) -> int:
     if not is_drbd:
         return C.FAIL_DISK
@@ -237,7 +237,7 @@ def _forth_sec_check(b, is_drbd, dsk_f, excl, spn_f, isp_f, sec_mem) -> int:
     return C.OK
 
 
-@numba.njit(cache=True)
+@njit()
 def _forth_add_sec(b, it, k, dsk_f, spn_f, isp_f) -> None:
     b[C.FDSK_F] = dsk_f
     b[C.FSPN_F] = spn_f
@@ -245,7 +245,7 @@ def _forth_add_sec(b, it, k, dsk_f, spn_f, isp_f) -> None:
     b[C.LOADF_DSK] = b[C.LOADF_DSK] + it.util[k, 2]
 
 
-@numba.njit(cache=True)
+@njit()
 def _forth_remove(b, it, k, primary) -> None:
     local = _uses_local(it.template[k])
     excl = b[C.EXCL] != 0.0
@@ -264,7 +264,7 @@ def _forth_remove(b, it, k, primary) -> None:
         b[C.LOADF_DSK] = b[C.LOADF_DSK] - it.util[k, 2]
 
 
-@numba.njit(cache=True)
+@njit()
 def remove_pri(b, it, k) -> None:
     """removePri (never fails)."""
     if not it.forthcoming[k]:
@@ -286,7 +286,7 @@ def remove_pri(b, it, k) -> None:
     _forth_remove(b, it, k, True)
 
 
-@numba.njit(cache=True)
+@njit()
 def remove_sec(b, it, k, old_peer, max_other) -> float:
     """removeSec (never fails); returns the node's new peer entry (0 = deleted).
 

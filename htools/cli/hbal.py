@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 
-from htools import report
 from htools.cli.common import (
     die,
     load_data,
@@ -20,9 +19,8 @@ from htools.cli.options import parse_or_exit
 from htools.errors import HtoolsError
 from htools.fmt import fmt_fixed, fmt_g6
 from solver import cluster as C
-from solver.balance import BalanceOptions, Balancer
+from solver.jit import small_cluster, use_jit
 from solver.loader import lookup_name, set_node_status
-from solver.metrics import compute_score, optimal_score
 
 
 def _err(msg: str) -> None:
@@ -89,6 +87,10 @@ def run(opts) -> None:
     verbose = opts.verbose
     util = load_util_file(opts)
     data = load_data(opts)
+    use_jit(not small_cluster(len(data.nodes), len(data.instances)))
+    from htools import report
+    from solver.balance import BalanceOptions, Balancer
+    from solver.metrics import compute_score, optimal_score
     state = load_state(opts, data, util)
     print_warnings(state, verbose)
     if verbose > 1:

@@ -1,0 +1,58 @@
+"""Compile kernels with numba when it pays, run them as plain Python otherwise.
+
+Importing numba and loading the compiled kernels from its cache costs about a
+second per process, which dwarfs the whole computation on a cluster of a few
+nodes.  A program that knows its cluster is small calls ``use_jit(False)``
+before it imports the kernel modules; the kernels are then the plain Python
+functions they are written as (the same source, so the same float operations
+and the same answers).  ``HTOOLS_JIT=0``/``1`` in the environment forces it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+_forced = os.environ.get("HTOOLS_JIT")
+_enabled = _forced != "0"
+
+
+def use_jit(flag: bool) -> None:
+    """Choose compiled kernels or plain Python (before kernel modules import)."""
+    global _enabled
+    if _forced is None:
+        _enabled = flag
+
+
+def jit_enabled() -> bool:
+    return _enabled
+
+
+def njit(**options) -> Callable:
+    """numba.njit(cache=True, **options), or the function itself without JIT."""
+    def deco(fn: Callable) -> Callable:
+        if not _enabled:
+            return fn
+        import numba
+        return numba.njit(cache=True, **options)(fn)
+    return deco
+
+
+def parallel_range() -> Callable:
+    """numba.prange under JIT (it must be that very object), else range."""
+    if not _enabled:
+        return range
+    import numba
+    return numba.prange
+
+
+def num_threads() -> int:
+    if not _enabled:
+        return 1
+    import numba
+    return numba.get_num_threads()
+
+
+def small_cluster(n_nodes: int, n_instances: int) -> bool:
+    """Whether plain Python beats paying numba's start-up for this cluster."""
+    return n_instances * n_nodes * n_nodes <= 1000

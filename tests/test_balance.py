@@ -72,7 +72,8 @@ def test_pruning_many_clusters(seed: int) -> None:
     params = GenParams(nodes=int(rng.integers(3, 16)), instances=int(rng.integers(5, 80)),
                        exclusion=int(rng.integers(0, 3)), locations=int(rng.integers(0, 3)),
                        offline_nodes=int(rng.integers(0, 2)), skew=float(rng.random()),
-                       size_variation=float(rng.random()), forthcoming=0.1 * rng.random())
+                       size_variation=float(rng.random()), forthcoming=0.1 * rng.random(),
+                       fill=0.4)
     _check(params, seed, BalanceOptions(min_gain=0.0, min_gain_limit=0.0, max_length=10))
 
 

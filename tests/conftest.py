@@ -1,0 +1,88 @@
+"""Shared paths, skip markers and a subprocess runner for the test suite.
+
+The differential tests compare our console tools with Ganeti's reference binaries byte for
+byte, so both must run the same way: as subprocesses, in the same locale, with the same
+arguments. `run_tool` is that single place.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+GANETI_FIXTURES = SHARED / "fixtures" / "ganeti"
+GANETI_BIN = Path("/usr/lib/ganeti/3.0/usr/bin")
+GANETI_HAIL = Path("/usr/lib/ganeti/3.0/usr/lib/ganeti/iallocators/hail")
+TOOLS = ("hbal", "hail", "hspace")
+# Harness self-check: HTOOLS_OURS=ganeti runs Ganeti's binaries in place of ours, so every
+# differential test must pass; a failure then is a bug of the harness, not of our tools.
+OURS_ARE_GANETI = os.environ.get("HTOOLS_OURS") == "ganeti"
+
+requires_shared = pytest.mark.skipif(
+    not GANETI_FIXTURES.is_dir(), reason=f"shared fixtures missing: {GANETI_FIXTURES}")
+requires_ganeti = pytest.mark.skipif(
+    not (GANETI_BIN / "hbal").is_file(),
+    reason=f"Ganeti's reference htools missing: {GANETI_BIN / 'hbal'}"
+           " (apt-get install ganeti-htools-3.0)")
+
+# The text serialiser is written alongside the generator; tests that need it wait for it.
+requires_dump_text = pytest.mark.skipif(
+    importlib.util.find_spec("htools.backends.text") is None,
+    reason="htools.backends.text (dump_text) not written yet")
+
+
+def ganeti_command(tool: str) -> list[str]:
+    """How to start Ganeti's binary for a tool (hail lives among the iallocators)."""
+    return [str(GANETI_HAIL if tool == "hail" else GANETI_BIN / tool)]
+
+
+def our_command(tool: str) -> list[str]:
+    """How to start our implementation of a tool: its CLI module under this interpreter."""
+    if OURS_ARE_GANETI:
+        return ganeti_command(tool)
+    return [sys.executable, "-m", f"htools.cli.{tool}"]
+
+
+def run_tool(argv: Sequence[str], *, ours: bool, cwd: Path | None = None,
+             timeout: float = 300) -> tuple[int, str, str]:
+    """Run `argv` (argv[0] is the tool name, e.g. "hbal") and return (rc, stdout, stderr).
+
+    Output is decoded as UTF-8 with undecodable bytes escaped, so that a comparison never
+    hides a byte difference behind a decoding error.
+    """
+    tool, *args = argv
+    if tool not in TOOLS:
+        raise ValueError(f"unknown tool {tool!r}")
+    command = (our_command(tool) if ours else ganeti_command(tool)) + list(args)
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    if ours:
+        # Our modules must import from this checkout even without an installed package.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    proc = subprocess.run(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, timeout=timeout, check=False)
+    return (proc.returncode, proc.stdout.decode("utf-8", "backslashreplace"),
+            proc.stderr.decode("utf-8", "backslashreplace"))
+
+
+def assert_same_output(theirs: tuple[int, str, str], ours: tuple[int, str, str]) -> None:
+    """Fail with a unified diff of whichever of exit code, stdout and stderr differ."""
+    diffs = []
+    if theirs[0] != ours[0]:
+        diffs.append(f"exit code: Ganeti {theirs[0]}, ours {ours[0]}")
+    for what, a, b in zip(("stdout", "stderr"), theirs[1:], ours[1:], strict=True):
+        if a != b:
+            # split("\n") keeps a missing or extra final newline visible as a line of its own
+            diffs.append("\n".join(difflib.unified_diff(
+                a.split("\n"), b.split("\n"), f"{what} (Ganeti)", f"{what} (ours)",
+                lineterm="", n=2)))
+    if diffs:
+        pytest.fail("\n".join(diffs), pytrace=False)

@@ -4,15 +4,18 @@ Run from the repository root: ``python -m benchmarks.side_by_side [--sizes 20/10
 By default each tool runs ``hbal -t FILE -l 1``, i.e. loading plus one greedy step, which is
 the unit that dominates a balancing run; ``--full`` runs to the end instead (under
 ``--timeout``). Both tools must print the same step lines: a speed-up that changes the
-answer is not one. Our tool is run once untimed first, so that numba's compile cache is warm.
+answer is not one. Both tools run once untimed first: numba's compile cache and the page
+cache are then warm for everything that is timed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +28,7 @@ from fixtures.generator import GenParams, generate
 from htools.backends.text import dump_text
 
 GANETI_HBAL = "/usr/lib/ganeti/3.0/usr/bin/hbal"
+GNU_TIME = "/usr/bin/time"
 DEFAULT_SIZES = "20/100,40/320,100/800,150/1200"
 STEP_LINE = re.compile(r"^ +\d+\. ")
 
@@ -34,11 +38,14 @@ class Run:
     """One timed run of one tool."""
 
     wall: float  # seconds
-    rss_mib: float  # peak resident set size of the process
+    rss_mib: float | None  # peak resident set size of the process, if measured
     returncode: int
     timed_out: bool
     steps: list[str]
     stderr: str
+
+    def rss(self) -> str:
+        return "-" if self.rss_mib is None else f"{self.rss_mib:.0f}"
 
     def cell(self, value: str) -> str:
         """A table cell that says why a number is missing."""
@@ -48,21 +55,27 @@ class Run:
 
 
 def timed_run(command: list[str], timeout: float) -> Run:
-    """Run a command, killing it after `timeout` seconds; measure its own wall time and RSS.
+    """Run a command, killing it after `timeout` seconds; measure its wall time and peak RSS.
 
-    os.wait4 gives the resource usage of exactly this child, which getrusage(RUSAGE_CHILDREN)
-    cannot once several children have run.
+    The peak RSS comes from GNU time when it is installed: the ru_maxrss that wait4 reports
+    for a child of this Python process never drops below this process's own size, since
+    Linux carries the pre-exec high-water mark over into the child.
     """
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
     killed = threading.Event()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as rss_file:
+        wrapped = ([GNU_TIME, "-f", "%M", "-o", rss_file.name, *command]
+                   if os.access(GNU_TIME, os.X_OK) else command)
         start = time.perf_counter()
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                env=env)
+        # A session of its own, so that a timeout kills the tool and not only GNU time.
+        proc = subprocess.Popen(wrapped, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                env=env, start_new_session=True)
 
         def kill() -> None:
-            killed.set()
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):  # it may have just finished
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed.set()
 
         timer = threading.Timer(timeout, kill)
         timer.start()
@@ -70,11 +83,15 @@ def timed_run(command: list[str], timeout: float) -> Run:
         wall = time.perf_counter() - start
         timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
+        reported = rss_file.read().split()
+        rss_kib = (int(reported[-1]) if wrapped is not command and reported
+                   else None if killed.is_set() else usage.ru_maxrss)
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode("utf-8", "backslashreplace")
         stderr = err.read().decode("utf-8", "backslashreplace")
-    return Run(wall=wall, rss_mib=usage.ru_maxrss / 1024, returncode=proc.returncode,
+    return Run(wall=wall, rss_mib=None if rss_kib is None else rss_kib / 1024,
+               returncode=proc.returncode,
                timed_out=killed.is_set(),
                steps=[line for line in stdout.splitlines() if STEP_LINE.match(line)],
                stderr=stderr)
@@ -117,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                                                args.seed)))
             hbal_args = ["-t", str(data), *extra]
             if k == 0:
-                print("warming up our hbal ...", file=sys.stderr)
+                print("warming up (untimed) ...", file=sys.stderr)
+                timed_run([args.ganeti, *hbal_args], args.timeout)
                 timed_run(ours_cmd + hbal_args, args.timeout)
             print(f"{nodes} nodes / {instances} instances ({mode}) ...", file=sys.stderr)
             theirs = timed_run([args.ganeti, *hbal_args], args.timeout)
@@ -142,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {nodes} | {instances} | {theirs.cell(f'{theirs.wall:.3f}')}"
               f" | {ours.cell(f'{ours.wall:.3f}')} | {len(theirs.steps)}/{len(ours.steps)}"
               f" | {theirs.cell(f'{per_step(theirs):.3f}')} | {ours.cell(f'{per_step(ours):.3f}')}"
-              f" | {ratio} | {theirs.rss_mib:.0f} | {ours.rss_mib:.0f} | {same} |")
+              f" | {ratio} | {theirs.rss()} | {ours.rss()} | {same} |")
         agreed = agreed and same == "yes"
     return 0 if agreed else 1
 

@@ -124,26 +124,33 @@ def test_ganeti_fixture(path: Path, args: list[str], tmp_path: Path) -> None:
     _compare(["-t", str(path), *args], tmp_path)
 
 
-# Generated clusters: (shape, extra hbal arguments); `util` shapes are run with -U.
-GENERATED_ARGS = ["-C", "-p", "--print-instances", "-g", "0", "--min-gain-limit", "0"]
+# Generated clusters: shape -> (parameters, hbal arguments after `-t FILE`); `util`
+# shapes also get `-U FILE`. Split groups go without --print-instances: Ganeti 3.0.2 dies
+# printing an instance whose secondary is outside the selected group ("IntMap.!: key 4 is
+# not an element of the map"), which is not behaviour worth comparing.
+ARGS = ["-C", "-p", "--print-instances", "-g", "0", "--min-gain-limit", "0"]
+SPLIT_ARGS = ["-C", "-p", "-g", "0", "--min-gain-limit", "0"]
 SHAPES: dict[str, tuple[GenParams, list[str]]] = {
-    "small": (GenParams(nodes=8, instances=30), []),
-    "drbd-plain": (GenParams(nodes=8, instances=30, mix=(("drbd", 0.5), ("plain", 0.5))), []),
-    "excl-tags": (GenParams(nodes=8, instances=30, exclusion=3), []),
-    "offline-node": (GenParams(nodes=8, instances=30, offline_nodes=1), []),
-    "two-groups": (GenParams(nodes=10, instances=36, groups=2, split=0.1), ["-G", "group-02"]),
+    "small": (GenParams(nodes=8, instances=30), ARGS),
+    "drbd-plain": (GenParams(nodes=8, instances=30, mix=(("drbd", 0.5), ("plain", 0.5))),
+                   ARGS),
+    "excl-tags": (GenParams(nodes=8, instances=30, exclusion=3), ARGS),
+    "offline-node": (GenParams(nodes=8, instances=30, offline_nodes=1), ARGS),
+    "two-groups": (GenParams(nodes=10, instances=36, groups=2), [*ARGS, "-G", "group-02"]),
+    "split-groups": (GenParams(nodes=10, instances=36, groups=2, split=0.1),
+                     [*SPLIT_ARGS, "-G", "group-01"]),
     "everything": (GenParams(nodes=9, instances=36, exclusion=2, locations=2, offline_nodes=1,
                              size_variation=0.5, down=0.1, offline_instances=0.05,
                              manual=0.1, forthcoming=0.05, util=True,
                              mix=(("drbd", 0.5), ("plain", 0.2), ("ext", 0.1), ("rbd", 0.1),
-                                  ("diskless", 0.1))), []),
+                                  ("diskless", 0.1))), ARGS),
 }
 HEAVY_SHAPES: dict[str, tuple[GenParams, list[str]]] = {
-    "40x320": (GenParams(nodes=40, instances=320), ["-l", "10"]),
+    "40x320": (GenParams(nodes=40, instances=320), [*ARGS, "-l", "10"]),
     "40x320-excl-offline": (GenParams(nodes=40, instances=320, exclusion=5, offline_nodes=2),
-                            ["-l", "10"]),
+                            [*ARGS, "-l", "10"]),
     "2groups-60x480": (GenParams(nodes=60, instances=480, groups=2, split=0.05),
-                 ["-G", "group-01", "-l", "10"]),
+                       [*SPLIT_ARGS, "-G", "group-01", "-l", "10"]),
 }
 SEEDS = range(20)
 HEAVY_SEEDS = range(3)
@@ -171,4 +178,4 @@ def test_generated_cluster(params: GenParams, args: list[str], seed: int,
         util = tmp_path / "cluster.util"
         util.write_text(dump_util(cluster))
         args = [*args, "-U", str(util)]
-    _compare(["-t", str(data), *GENERATED_ARGS, *args], tmp_path)
+    _compare(["-t", str(data), *args], tmp_path)

@@ -235,7 +235,7 @@ def _base_stats(nd, nodes, shift, s1, s2, sabs, nvals):
         for f in range(nd.shape[0]):
             col[f] = nd[f, n]
         node_values(col, v)
-        nvals[:, j] = v
+        nvals[j, :] = v
         on = col[C.OFFLINE] == 0.0
         for i in range(N_METRICS):
             agg = AGGREGATION[i]
@@ -276,7 +276,7 @@ def _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mo
         for m in range(nmod):
             n = mod_idx[m]
             on_old = ctx.nd[C.OFFLINE, n] == 0.0
-            x = nvals[i, pos[n]]
+            x = nvals[pos[n], i]
             y = v[m, i]
             if agg == 0:
                 if on_old:
@@ -426,7 +426,7 @@ class Balancer:
     def ctx(self) -> MoveCtx:
         st, ia = self.state, self.state.inst
         self.lex = location_exclusion_counts(st, self.nodes)
-        return MoveCtx(st.node, st.peers, self.tops[0], self.tops[1], self.tops[2],
+        return MoveCtx(st.node, np.ascontiguousarray(st.node.T), st.peers, self.tops[0], self.tops[1], self.tops[2],
                        st.ptags, st.node_loc, st.mig_ok, ia.pnode, ia.snode, ia.loc_score,
                        ia.excl_ptr, ia.excl_ids, ia.dsrd_ptr, ia.dsrd_ids, self.lex)
 
@@ -482,13 +482,13 @@ class Balancer:
         st, o = self.state, self.opts
         shift = np.zeros(N_METRICS)
         s1, s2, sabs = np.zeros(N_METRICS), np.zeros(N_METRICS), np.zeros(N_METRICS)
-        nvals = np.empty((N_METRICS, len(self.nodes)))
+        nvals = np.empty((len(self.nodes), N_METRICS))
         n_on = _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
         if n_on == 0:
             return None
         # shift by the mean of the online values, then sum again
         on = st.node[C.OFFLINE, self.nodes] == 0.0
-        shift = np.where(AGGREGATION == 0, nvals[:, on].mean(axis=1), 0.0)
+        shift = np.where(AGGREGATION == 0, nvals[on].mean(axis=0), 0.0)
         _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
         n_chunks = max(1, min(len(cands), 8 * num_threads()))
         cap = self.keep_per_chunk

@@ -20,8 +20,10 @@ FAILOVER, FAILOVER_TO_ANY, REPLACE_PRIMARY, REPLACE_SECONDARY, \
     REPLACE_AND_FAILOVER, FAILOVER_AND_REPLACE = range(6)
 
 # Everything a move kernel reads about the cluster, as one numba tuple.
+# ``rows`` is the node matrix transposed (node-major), so copying one node's
+# fields into a buffer reads a few contiguous cache lines instead of one per field.
 MoveCtx = namedtuple("MoveCtx", [
-    "nd", "peers", "peer_max1", "peer_arg1", "peer_max2", "ptags", "node_loc",
+    "nd", "rows", "peers", "peer_max1", "peer_arg1", "peer_max2", "ptags", "node_loc",
     "mig_ok", "pnode", "snode", "loc_score", "excl_ptr", "excl_ids", "dsrd_ptr",
     "dsrd_ids", "lex_counts"])
 
@@ -121,8 +123,8 @@ def lex_delta(ctx, k, a, b) -> float:
 
 @njit()
 def _load(ctx, n, buf, slot) -> None:
-    for f in range(ctx.nd.shape[0]):
-        buf[slot, f] = ctx.nd[f, n]
+    for f in range(ctx.rows.shape[1]):
+        buf[slot, f] = ctx.rows[n, f]
 
 
 @njit()

@@ -215,8 +215,13 @@ def run(opts) -> None:
             print(f"The commands have been written to file '{opts.print_commands}'")
     if opts.save_cluster:
         sys.stdout.flush()
+        # Ganeti writes only the group's nodes and crashes when a group
+        # instance has its secondary elsewhere; we add those nodes so the
+        # file stays loadable.
+        sec = state.inst.snode[insts]
+        extra = np.setdiff1d(sec[sec >= 0], nodes)
         save_data(opts.save_cluster, "balanced", "after balancing",
-                  state_records(state, nodes, insts))
+                  state_records(state, np.concatenate([nodes, extra]), insts))
     sys.stdout.flush()
     if opts.print_instances:
         _err("")

@@ -427,7 +427,8 @@ class Balancer:
         st, ia = self.state, self.state.inst
         self.lex = location_exclusion_counts(st, self.nodes)
         return MoveCtx(st.node, np.ascontiguousarray(st.node.T), st.peers, self.tops[0],
-                       self.tops[1], self.tops[2], st.ptags, st.node_loc, st.mig_ok, ia.pnode, ia.snode, ia.loc_score,
+                       self.tops[1], self.tops[2], st.ptags, st.node_loc, st.mig_ok,
+                       ia.pnode, ia.snode, ia.loc_score,
                        ia.excl_ptr, ia.excl_ids, ia.dsrd_ptr, ia.dsrd_ids, self.lex)
 
     def score(self) -> float:

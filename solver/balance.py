@@ -44,7 +44,10 @@ from solver.moves import (
     REPLACE_PRIMARY,
     REPLACE_SECONDARY,
     MoveCtx,
+    finish_move,
+    hoistable,
     peer_tops,
+    prepare_move,
     try_move,
 )
 from solver.nodeops import InstTuple, inst_tuple
@@ -252,9 +255,10 @@ def _base_stats(nd, nodes, shift, s1, s2, sabs, nvals):
 
 @njit()
 def _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mod_idx,
-                   res, v, out):
+                   res, v, out, known, vfix):
     """Estimate and error bound of one simulated candidate (buffers filled).
 
+    Slots whose bit is set in ``known`` take their values from ``vfix``.
     ``out[0]`` gets the estimate, ``out[1]`` the bound; a candidate whose
     components are not finite gets (-inf, inf) so that only the exact path
     judges it.
@@ -262,7 +266,10 @@ def _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mo
     eps = 2.220446049250313e-16
     nmod = int(res[0])
     for m in range(nmod):
-        node_values(buf[m], v[m])
+        if (known >> m) & 1:
+            v[m, :] = vfix[m]
+        else:
+            node_values(buf[m], v[m])
     total = 0.0
     bound = 0.0
     for i in range(N_METRICS):
@@ -312,7 +319,7 @@ def _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mo
 
 @njit(parallel=True)
 def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted, force,
-          pos, nvals, shift, s1, s2, sabs, n_on, base_map, ini_score, n_chunks,
+          mig_free, pos, nvals, shift, s1, s2, sabs, n_on, base_map, ini_score, n_chunks,
           keep_k, keep_kind, keep_t, keep_key, keep_lo, keep_cnt, chunk_hi):
     """Estimate every candidate of a step; keep the ones that may be the winner.
 
@@ -327,9 +334,12 @@ def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted
     n_t = targets.shape[0]
     for ch in prange(n_chunks):
         buf = np.empty((4, ctx.nd.shape[0]))
+        pre = np.empty((4, ctx.nd.shape[0]))
+        pre_res = np.empty(2)
         mod_idx = np.empty(4, dtype=np.int64)
-        res = np.empty(11)
+        res = np.empty(12)
         v = np.empty((4, N_METRICS))
+        vfix = np.empty((4, N_METRICS))
         out = np.empty(2)
         kinds = np.empty(4, dtype=np.int64)
         best_hi = ini_score
@@ -343,21 +353,37 @@ def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted
             use_sec = s >= 0 and is_target[s] and inst_moves
             nk = _gen_moves(mirror, use_sec, inst_moves, disk_moves, restricted,
                             ctx.nd[C.OFFLINE, p] != 0.0, kinds)
-            first = -1 if (mirror == C.MIRROR_INTERNAL and use_sec) else 0
-            last = n_t if nk > 0 else 0
-            for ti in range(first, last):
-                t = -1
-                if ti >= 0:
-                    t = targets[ti]
-                    if t == p or t == s:
-                        continue
-                for j in range(nk if ti >= 0 else 1):
-                    kind = FAILOVER if ti < 0 else kinds[j]
-                    r = try_move(ctx, it, k, kind, t, force, buf, mod_idx, res)
+            hoist = hoistable(ctx, k, mig_free)
+            for j in range(-1, nk):
+                if j < 0 and not (mirror == C.MIRROR_INTERNAL and use_sec):
+                    continue
+                kind = FAILOVER if j < 0 else kinds[j]
+                fast = hoist and j >= 0
+                if fast and prepare_move(ctx, it, k, kind, force, pre, pre_res) != C.OK:
+                    continue
+                valid = 0
+                for ti in range(n_t if j >= 0 else 1):
+                    t = -1
+                    if j >= 0:
+                        t = targets[ti]
+                        if t == p or t == s:
+                            continue
+                    known = 0
+                    if fast:
+                        r = finish_move(ctx, it, k, kind, t, force, pre, pre_res, buf,
+                                        mod_idx, res)
+                        if r == C.OK:
+                            known = int(res[11])
+                            for m in range(3):
+                                if (known >> m) & 1 and not (valid >> m) & 1:
+                                    node_values(buf[m], vfix[m])
+                                    valid |= 1 << m
+                    else:
+                        r = try_move(ctx, it, k, kind, t, force, buf, mod_idx, res)
                     if r != C.OK:
                         continue
                     _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map,
-                                   buf, mod_idx, res, v, out)
+                                   buf, mod_idx, res, v, out, known, vfix)
                     hi = out[0] + out[1]
                     lo = out[0] - out[1]
                     if hi < best_hi:
@@ -367,7 +393,8 @@ def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted
                             keep_k[base + cnt] = k
                             keep_kind[base + cnt] = kind
                             keep_t[base + cnt] = t
-                            keep_key[base + cnt] = (ci * (n_t + 1) + ti + 1) * 4 + j
+                            slot = 0 if j < 0 else ti + 1
+                            keep_key[base + cnt] = (ci * (n_t + 1) + slot) * 4 + max(j, 0)
                             keep_lo[base + cnt] = lo
                         cnt += 1
         keep_cnt[ch] = cnt
@@ -422,6 +449,7 @@ class Balancer:
         self.pos[self.nodes] = np.arange(len(self.nodes))
         self.exact_evals = 0
         self.keep_per_chunk = 64
+        self.mig_free = bool(state.mig_ok.all())
 
     def ctx(self) -> MoveCtx:
         st, ia = self.state, self.state.inst
@@ -502,9 +530,9 @@ class Balancer:
             keep_cnt = np.zeros(n_chunks, dtype=np.int64)
             chunk_hi = np.empty(n_chunks)
             _scan(ctx, self.it, cands, targets, is_target, o.instance_moves, o.disk_moves,
-                  o.restricted_migration, o.ignore_soft_errors, self.pos, nvals, shift, s1,
-                  s2, sabs, n_on, base_map, cur_score, n_chunks, keep_k, keep_kind, keep_t,
-                  keep_key, keep_lo, keep_cnt, chunk_hi)
+                  o.restricted_migration, o.ignore_soft_errors, self.mig_free, self.pos,
+                  nvals, shift, s1, s2, sabs, n_on, base_map, cur_score, n_chunks, keep_k,
+                  keep_kind, keep_t, keep_key, keep_lo, keep_cnt, chunk_hi)
             if keep_cnt.max(initial=0) <= cap:
                 break
             cap = int(keep_cnt.max()) + 1  # rare: many near-ties; rescan with room

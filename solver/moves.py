@@ -276,3 +276,176 @@ def try_move(ctx, it, k, kind, t, force, buf, mod_idx, res) -> int:
     res[9] = pe_b_n
     res[10] = pe_b_c
     return C.OK
+
+
+# ---- target-independent halves (the fast scan's shortcut) ---------------------
+#
+# For a given instance and move kind, everything the move does to the old
+# primary and secondary is the same for every target, except where a peer
+# entry of the target enters (handled by keeping the state before that one
+# operation).  ``prepare_move`` does that part once; ``finish_move`` adds the
+# target and fills the same buffers and results as ``try_move`` would.  Only
+# used without location tags, desired locations and migration tags, where the
+# move's bookkeeping does not depend on the target either; tests check it
+# against ``try_move`` candidate by candidate.
+
+HOISTED = -2  # prepare_move: this instance/kind needs try_move
+
+
+@njit()
+def hoistable(ctx, k, mig_free) -> bool:
+    return (mig_free and ctx.node_loc.shape[1] == 0
+            and ctx.dsrd_ptr[k] == ctx.dsrd_ptr[k + 1])
+
+
+@njit()
+def prepare_move(ctx, it, k, kind, force, pre, pre_res) -> int:
+    """T-independent part of a move into ``pre`` (slots 0-1 final, 2-3 staged).
+
+    pre_res[0] is the status of the staged operation done with a zero peer
+    entry (slot 3), pre_res[1] the old secondary's new peer entry.
+    """
+    p = ctx.pnode[k]
+    s = ctx.snode[k]
+    off_p = ctx.nd[C.OFFLINE, p] != 0.0
+    pre_res[0] = C.OK
+    if kind == FAILOVER_TO_ANY:
+        _load(ctx, p, pre, 1)
+        remove_pri(pre[1], it, k)
+        pre[1, C.CONFLICTS] += _tag_conflict_delta(ctx, k, p, False)
+        return C.OK
+    _load(ctx, p, pre, 0)
+    _load(ctx, s, pre, 1)
+    remove_pri(pre[0], it, k)
+    pre_res[1] = remove_sec(pre[1], it, k, ctx.peers[s, p], _max_other(ctx, s, p))
+    if kind == REPLACE_SECONDARY:
+        return add_pri(pre[0], it, k, True, False)
+    pre[0, C.CONFLICTS] += _tag_conflict_delta(ctx, k, p, False)
+    if kind == REPLACE_AND_FAILOVER:
+        off_s = ctx.nd[C.OFFLINE, s] != 0.0
+        pre[2] = pre[0]
+        pre[3] = pre[0]
+        pre_res[0] = add_sec(pre[3], it, k, 0.0, off_s or force, False)
+        return C.OK
+    r = add_pri(pre[1], it, k, off_p or force, _tag_reject(ctx, k, s))
+    if r != C.OK:
+        return r
+    if kind == FAILOVER_AND_REPLACE:
+        pre[1, C.CONFLICTS] += _tag_conflict_delta(ctx, k, s, True)
+        return C.OK
+    # REPLACE_PRIMARY
+    remove_pri(pre[1], it, k)
+    pre[2] = pre[1]
+    pre[3] = pre[1]
+    pre_res[0] = add_sec(pre[3], it, k, 0.0, off_p or force, False)
+    return C.OK
+
+
+@njit()
+def finish_move(ctx, it, k, kind, t, force, pre, pre_res, buf, mod_idx, res) -> int:
+    """Add target t to a prepared move; same outputs as try_move (or a failure).
+
+    Returns C.OK, a failure mode, and in res[11] a bit mask of the slots that
+    hold the prepared (target-independent) buffers unchanged.
+    """
+    p = ctx.pnode[k]
+    s = ctx.snode[k]
+    off_p = ctx.nd[C.OFFLINE, p] != 0.0
+    real = not it.forthcoming[k]
+    sec_mem = it.mem[k] if (it.not_offline[k] and it.auto_balance[k] and real) else 0
+    res[3] = ctx.loc_score[k]
+    res[4] = 0.0
+    if kind == FAILOVER_TO_ANY:
+        _load(ctx, t, buf, 0)
+        r = add_pri(buf[0], it, k, off_p or force, _tag_reject(ctx, k, t))
+        if r != C.OK:
+            return r
+        buf[0, C.CONFLICTS] += _tag_conflict_delta(ctx, k, t, True)
+        buf[1] = pre[1]
+        mod_idx[0] = t
+        mod_idx[1] = p
+        res[0] = 2
+        res[1] = t
+        res[2] = s
+        res[5] = 0.0
+        res[6] = 0.0
+        res[7] = -1
+        res[8] = -1
+        res[9] = -1
+        res[10] = -1
+        res[11] = 2
+        return C.OK
+    mod_idx[0] = p
+    mod_idx[1] = s
+    mod_idx[2] = t
+    res[0] = 3
+    res[5] = pre_res[1]
+    res[7] = s
+    res[8] = p
+    _load(ctx, t, buf, 2)
+    if kind == REPLACE_SECONDARY:
+        off_s = ctx.nd[C.OFFLINE, s] != 0.0
+        r = add_sec(buf[2], it, k, ctx.peers[t, p], off_s or force, False)
+        if r != C.OK:
+            return r
+        buf[0] = pre[0]
+        buf[1] = pre[1]
+        res[1], res[2], res[9], res[10] = p, t, t, p
+        res[6] = ctx.peers[t, p] + sec_mem
+        res[11] = 3
+        return C.OK
+    if kind == REPLACE_AND_FAILOVER:
+        r = add_pri(buf[2], it, k, force, _tag_reject(ctx, k, t))
+        if r != C.OK:
+            return r
+        peer = ctx.peers[p, t]
+        mask = 2
+        if peer == 0:
+            if pre_res[0] != C.OK:
+                return int(pre_res[0])
+            buf[0] = pre[3]
+            mask = 3
+        else:
+            buf[0] = pre[2]
+            off_s = ctx.nd[C.OFFLINE, s] != 0.0
+            r = add_sec(buf[0], it, k, peer, off_s or force, False)
+            if r != C.OK:
+                return r
+        buf[2, C.CONFLICTS] += _tag_conflict_delta(ctx, k, t, True)
+        buf[1] = pre[1]
+        res[1], res[2], res[9], res[10] = t, p, p, t
+        res[6] = peer + sec_mem
+        res[11] = mask
+        return C.OK
+    if kind == FAILOVER_AND_REPLACE:
+        r = add_sec(buf[2], it, k, ctx.peers[t, s], off_p or force, False)
+        if r != C.OK:
+            return r
+        buf[0] = pre[0]
+        buf[1] = pre[1]
+        res[1], res[2], res[9], res[10] = s, t, t, s
+        res[6] = ctx.peers[t, s] + sec_mem
+        res[11] = 3
+        return C.OK
+    # REPLACE_PRIMARY
+    r = add_pri(buf[2], it, k, off_p or force, _tag_reject(ctx, k, t))
+    if r != C.OK:
+        return r
+    peer = ctx.peers[s, t]
+    mask = 1
+    if peer == 0:
+        if pre_res[0] != C.OK:
+            return int(pre_res[0])
+        buf[1] = pre[3]
+        mask = 3
+    else:
+        buf[1] = pre[2]
+        r = add_sec(buf[1], it, k, peer, off_p or force, False)
+        if r != C.OK:
+            return r
+    buf[2, C.CONFLICTS] += _tag_conflict_delta(ctx, k, t, True)
+    buf[0] = pre[0]
+    res[1], res[2], res[9], res[10] = t, s, s, t
+    res[6] = peer + sec_mem
+    res[11] = mask
+    return C.OK

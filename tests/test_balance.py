@@ -158,3 +158,43 @@ def test_node_ops_kernel_matches_python() -> None:
                     outs.append((r, buf.tobytes(), res.tobytes()))
                 if len(outs) == 2:
                     assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hoisted_moves_match_try_move(seed: int) -> None:
+    """prepare_move + finish_move give try_move's buffers and results."""
+    from solver.moves import finish_move, hoistable, prepare_move, try_move
+
+    params = GenParams(nodes=6, instances=25, exclusion=2, offline_nodes=seed % 2,
+                       mix=(("drbd", 0.7), ("ext", 0.3)), forthcoming=0.1, manual=0.2)
+    st = load_cluster(generate(params, seed))
+    bal = Balancer(st, np.arange(st.n_nodes), np.arange(st.n_instances), BalanceOptions())
+    ctx = bal.ctx()
+    checked = 0
+    for k in range(st.n_instances):
+        mirror = C.TEMPLATE_MIRROR[st.inst.template[k]]
+        kinds = [1] if mirror == C.MIRROR_EXTERNAL else [2, 3, 4, 5] \
+            if mirror == C.MIRROR_INTERNAL else []
+        assert hoistable(ctx, k, True)
+        for kind in kinds:
+            for force in (False, True):
+                pre = np.zeros((4, C.NODE_FIELDS))
+                pre_res = np.zeros(2)
+                prep = prepare_move(ctx, bal.it, k, kind, force, pre, pre_res)
+                for t in range(st.n_nodes):
+                    if t in (st.inst.pnode[k], st.inst.snode[k]):
+                        continue
+                    b1, m1, r1 = np.zeros((4, C.NODE_FIELDS)), np.zeros(4, np.int64), \
+                        np.zeros(12)
+                    b2, m2, r2 = b1.copy(), m1.copy(), r1.copy()
+                    want = try_move(ctx, bal.it, k, kind, t, force, b1, m1, r1)
+                    got = prep if prep != C.OK else finish_move(
+                        ctx, bal.it, k, kind, t, force, pre, pre_res, b2, m2, r2)
+                    assert (got == C.OK) == (want == C.OK)
+                    if want == C.OK:
+                        n = int(r1[0])
+                        assert np.array_equal(b1[:n], b2[:n])
+                        assert np.array_equal(m1[:n], m2[:n])
+                        assert np.array_equal(r1[:11], r2[:11])
+                        checked += 1
+    assert checked > 50

@@ -253,8 +253,8 @@ def _base_stats(nd, nodes, shift, s1, s2, sabs, nvals):
     return n_on
 
 
-@njit()
-def _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mod_idx,
+@njit(inline="always")
+def _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mod_idx,
                    res, v, out, known, vfix):
     """Estimate and error bound of one simulated candidate (buffers filled).
 
@@ -266,9 +266,7 @@ def _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mo
     eps = 2.220446049250313e-16
     nmod = int(res[0])
     for m in range(nmod):
-        if (known >> m) & 1:
-            v[m, :] = vfix[m]
-        else:
+        if not (known >> m) & 1:
             node_values(buf[m], v[m])
     total = 0.0
     bound = 0.0
@@ -280,31 +278,36 @@ def _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mo
         a = s1[i]
         b2 = s2[i]
         sa = sabs[i]
+        c = shift[i]
         for m in range(nmod):
             n = mod_idx[m]
-            on_old = ctx.nd[C.OFFLINE, n] == 0.0
+            on = offline[n] == 0.0
             x = nvals[pos[n], i]
-            y = v[m, i]
+            y = vfix[m, i] if (known >> m) & 1 else v[m, i]
             if agg == 0:
-                if on_old:
-                    dx = x - shift[i]
-                    dy = y - shift[i]
+                if on:
+                    dx = x - c
+                    dy = y - c
                     a += dy - dx
                     b2 += dy * dy - dx * dx
                     sa += abs(y) + abs(x)
-            elif (agg == 1 and on_old) or (agg == 2 and not on_old):
+            elif (agg == 1) == on:
                 a += y - x
                 sa += abs(y) + abs(x)
         if agg == 0:
             mean_d = a / n_on
             var = b2 / n_on - mean_d * mean_d
             # rounding of the sums (ours and the exact path's): n_on+16 terms
-            scale = sa / n_on + abs(shift[i])
+            scale = sa / n_on + abs(c)
             dv = (8.0 * (n_on + 16)) * eps * (scale * scale + abs(b2) / n_on)
-            lo = math.sqrt(max(var - dv, 0.0))
-            hi = math.sqrt(max(var + dv, 0.0))
             val = math.sqrt(max(var, 0.0))
-            bound += WEIGHTS[i] * (hi - lo + 4 * eps * val)
+            # sqrt(var+dv) - sqrt(var-dv) <= 1.2 dv / sqrt(var) once var >= 4 dv;
+            # below that, sqrt(5 dv) bounds it (one sqrt either way)
+            if var >= 4.0 * dv and val > 0.0:
+                spread = 1.2 * dv / val
+            else:
+                spread = math.sqrt(5.0 * dv)
+            bound += WEIGHTS[i] * (spread + 4 * eps * val)
         else:
             val = a
             bound += WEIGHTS[i] * (8.0 * (n_on + 16)) * eps * (sa + 1.0)
@@ -332,6 +335,7 @@ def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted
     cap = keep_k.shape[0] // n_chunks
     n_c = cands.shape[0]
     n_t = targets.shape[0]
+    offline = ctx.nd[C.OFFLINE]
     for ch in prange(n_chunks):
         buf = np.empty((4, ctx.nd.shape[0]))
         pre = np.empty((4, ctx.nd.shape[0]))
@@ -382,7 +386,7 @@ def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted
                         r = try_move(ctx, it, k, kind, t, force, buf, mod_idx, res)
                     if r != C.OK:
                         continue
-                    _fast_estimate(ctx, pos, nvals, shift, s1, s2, sabs, n_on, base_map,
+                    _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, base_map,
                                    buf, mod_idx, res, v, out, known, vfix)
                     hi = out[0] + out[1]
                     lo = out[0] - out[1]

@@ -341,7 +341,7 @@ def prepare_move(ctx, it, k, kind, force, pre, pre_res) -> int:
     return C.OK
 
 
-@njit()
+@njit(inline="always")
 def finish_move(ctx, it, k, kind, t, force, pre, pre_res, buf, mod_idx, res) -> int:
     """Add target t to a prepared move; same outputs as try_move (or a failure).
 

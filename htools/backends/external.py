@@ -33,8 +33,8 @@ def load_external(opts: Any) -> ClusterData:
         from htools.backends.text import load_text
         return load_text(text)
     if ialloc is not None:
-        from htools.backends.iallocator import load_iallocator_cluster
-        return load_iallocator_cluster(ialloc)
+        # the iallocator request parser comes with hail (issue #3)
+        raise DataError("reading an iallocator request (-I) is not supported yet")
     raise DataError("No backend selected! Exiting.")
 
 

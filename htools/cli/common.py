@@ -9,6 +9,7 @@ import numpy as np
 
 from htools.backends.external import UsageError, load_external
 from htools.errors import HtoolsError
+from htools.hsread import io_error_text
 from solver import cluster as C
 from solver.cluster import ClusterState
 from solver.loader import LoadOptions, load_cluster
@@ -97,12 +98,20 @@ def state_records(state: ClusterState, nodes: np.ndarray | None = None,
                        cluster_tags=data.cluster_tags, ipolicy=data.ipolicy)
 
 
+def write_file(path: str, content: str) -> None:
+    """Write an output file; failures end the program as Ganeti's runtime does."""
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(content)
+    except OSError as e:
+        sys.stdout.flush()
+        tool = sys.argv[0].rsplit("/", 1)[-1]
+        print(f"{tool}: {path}: openFile: {io_error_text(e)}", file=sys.stderr)
+        sys.exit(1)
+
+
 def save_data(prefix: str, suffix: str, msg: str, data: ClusterData) -> None:
     from htools.backends.text import dump_text
     path = f"{prefix}.{suffix}"
-    try:
-        with open(path, "w") as fh:
-            fh.write(dump_text(data))
-    except OSError as e:
-        die(f"cannot write {path}: {e.strerror}")
+    write_file(path, dump_text(data))
     print(f"The cluster state {msg} has been written to file '{path}'", file=sys.stderr)

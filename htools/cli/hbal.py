@@ -14,6 +14,7 @@ from htools.cli.common import (
     print_warnings,
     save_data,
     state_records,
+    write_file,
 )
 from htools.cli.options import parse_or_exit
 from htools.errors import HtoolsError
@@ -208,10 +209,8 @@ def run(opts) -> None:
             for ln in report.command_lines(initial, jobsets, False):
                 print("  " + ln)
         else:
-            with open(opts.print_commands, "w") as fh:
-                fh.write(report.SCRIPT_HEADER)
-                fh.write("".join(ln + "\n" for ln in
-                                 report.command_lines(initial, jobsets, True)))
+            write_file(opts.print_commands, report.SCRIPT_HEADER + "".join(
+                ln + "\n" for ln in report.command_lines(initial, jobsets, True)))
             print(f"The commands have been written to file '{opts.print_commands}'")
     if opts.save_cluster:
         sys.stdout.flush()

@@ -321,7 +321,8 @@ def set_node_status(state: ClusterState, *, max_cpu: float | None = None,
     names = [n.name for n in state.data.nodes]
     bad = [o for o in offline if lookup_name(names, o) is None]
     if bad:
-        raise DataError("wrong node name(s) set as offline: " + ",".join(bad))
+        # Ganeti's message ends in a newline of its own (a blank line follows)
+        raise DataError("wrong node name(s) set as offline: " + ",".join(bad) + "\n")
     for n in range(state.n_nodes):
         if max_cpu is not None:
             pol = state.node_policy[n]

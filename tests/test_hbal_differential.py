@@ -82,6 +82,10 @@ OPTION_SETS: dict[str, OptionSet] = {
     "exclusion-tags": lambda f: ["-C", "--exclusion-tags", ",".join(f.tag_prefixes)]
     if f.tag_prefixes else None,
     "offline-first": lambda f: ["-C", "-O", f.nodes[0]] if f.nodes else None,
+    "offline-unknown": lambda f: ["-O", "no-such-node"],
+    "select-unknown": lambda f: ["--select-instances", "no-such-instance"],
+    "commands-unwritable": lambda f: ["-C/nonexistent-dir/cmds", "-l", "1"],
+    "save-unwritable": lambda f: ["-S", "/nonexistent-dir/state"],
     "group-first": lambda f: ["-C", "-G", f.groups[0], "-v"] if len(f.groups) > 1 else None,
     "group-last": lambda f: ["-C", "-G", f.groups[-1], "-v", "-v"]
     if len(f.groups) > 1 else None,

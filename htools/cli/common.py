@@ -16,6 +16,11 @@ from solver.loader import LoadOptions, load_cluster
 from solver.records import ClusterData, Instance, Node
 
 
+def program_name() -> str:
+    """The tool's name as Ganeti's runtime prefixes its fatal errors."""
+    return sys.argv[0].rsplit("/", 1)[-1].removesuffix(".py")
+
+
 def die(msg: str, code: int = 1) -> NoReturn:
     """Ganeti's exitErr: ``Error: <msg>`` on stderr and exit 1."""
     sys.stdout.flush()
@@ -33,7 +38,7 @@ def load_util_file(opts: Any) -> dict | None:
         return load_util(path)
     except UtilFileError as e:
         sys.stdout.flush()
-        print(f"{sys.argv[0].rsplit('/', 1)[-1]}: {e}", file=sys.stderr)
+        print(f"{program_name()}: {e}", file=sys.stderr)
         sys.exit(1)
     except HtoolsError as e:
         die(f"can't parse utilisation data: {e}")
@@ -105,8 +110,7 @@ def write_file(path: str, content: str) -> None:
             fh.write(content)
     except OSError as e:
         sys.stdout.flush()
-        tool = sys.argv[0].rsplit("/", 1)[-1]
-        print(f"{tool}: {path}: openFile: {io_error_text(e)}", file=sys.stderr)
+        print(f"{program_name()}: {path}: openFile: {io_error_text(e)}", file=sys.stderr)
         sys.exit(1)
 
 

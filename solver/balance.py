@@ -13,8 +13,8 @@ every candidate costs O(nodes) each.  So a step runs in two phases:
    is rescored exactly (``exact_score``) in enumeration order, and the first
    exact minimum wins.
 
-``best_move_exact`` is the plain twin (exact score for every candidate) used
-by tests and for small clusters.
+``Balancer(exact_only=True)`` is the plain twin (exact score for every
+candidate) used by tests and for small clusters.
 """
 
 from __future__ import annotations
@@ -189,27 +189,6 @@ def _exact_candidate(ctx, it, nodes, k, kind, t, force, base_map, buf, mod_idx, 
         return np.nan
     return exact_score(ctx.nd, nodes, mod_idx, buf, int(res[0]), base_map + res[4],
                        work, online, detail)
-
-
-@njit()
-def best_move_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, n_cand, force, ini_score,
-                    base_map):
-    """The twin: exact score for every candidate; first strict minimum wins."""
-    buf = np.empty((4, ctx.nd.shape[0]))
-    mod_idx = np.empty(4, dtype=np.int64)
-    res = np.empty(11)
-    work = np.empty((N_METRICS, nodes.shape[0]))
-    online = np.empty(nodes.shape[0], dtype=np.bool_)
-    detail = np.empty(N_METRICS)
-    best = ini_score
-    best_c = -1
-    for c in range(n_cand):
-        sc = _exact_candidate(ctx, it, nodes, cand_k[c], cand_kind[c], cand_t[c], force,
-                              base_map, buf, mod_idx, res, work, online, detail)
-        if sc < best:
-            best = sc
-            best_c = c
-    return best_c, best
 
 
 # ---- fast path ---------------------------------------------------------------
@@ -410,7 +389,8 @@ def _select_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, cand_lo, n_cand, li
                   ini_score, base_map):
     """Rescore exactly the candidates that could be the minimum; first minimum wins.
 
-    The candidates must be in enumeration order.
+    The candidates must be in enumeration order.  With every lower bound at
+    -inf this is the plain twin: exact score for every candidate.
     """
     buf = np.empty((4, ctx.nd.shape[0]))
     mod_idx = np.empty(4, dtype=np.int64)
@@ -495,8 +475,9 @@ class Balancer:
             ct = np.empty(n_max, dtype=np.int64)
             n = _enumerate(ctx, self.it, cands, targets, is_target, o.instance_moves,
                            o.disk_moves, o.restricted_migration, ck, ckind, ct)
-            best_c, best = best_move_exact(ctx, self.it, self.nodes, ck, ckind, ct, n, force,
-                                           cur_score, base_map)
+            best_c, best, _ = _select_exact(ctx, self.it, self.nodes, ck, ckind, ct,
+                                            np.full(n, -np.inf), n, np.inf, force,
+                                            cur_score, base_map)
             self.exact_evals += n
         else:
             found = self._fast_step(ctx, cands, targets, is_target, cur_score, base_map)

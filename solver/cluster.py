@@ -165,21 +165,19 @@ class ClusterState:
 
         With ``forth`` the forthcoming ones are included (pListForth).
         """
-        ia = self.inst
-        mask = ia.pnode == n
-        if not forth:
-            mask &= ~ia.forthcoming
-        idx = np.nonzero(mask)[0]
-        return idx[np.argsort(-ia.pstamp[idx], kind="stable")].tolist()
+        return self._newest_first(self.inst.pnode, self.inst.pstamp, n, forth)
 
     def secondaries(self, n: int, forth: bool = False) -> list[int]:
         """Secondary instances of node n, newest first (Ganeti's sList)."""
-        ia = self.inst
-        mask = ia.snode == n
+        return self._newest_first(self.inst.snode, self.inst.sstamp, n, forth)
+
+    def _newest_first(self, where: np.ndarray, stamp: np.ndarray, n: int,
+                      forth: bool) -> list[int]:
+        mask = where == n
         if not forth:
-            mask &= ~ia.forthcoming
+            mask &= ~self.inst.forthcoming
         idx = np.nonzero(mask)[0]
-        return idx[np.argsort(-ia.sstamp[idx], kind="stable")].tolist()
+        return idx[np.argsort(-stamp[idx], kind="stable")].tolist()
 
     def next_stamp(self) -> int:
         """A stamp newer than every add so far."""

@@ -53,7 +53,6 @@ from solver.moves import (
 from solver.nodeops import InstTuple, inst_tuple
 
 prange = parallel_range()
-MAX_KINDS = 5  # moves per target at most (4) plus the failover slot
 
 
 @dataclass
@@ -544,7 +543,8 @@ class Balancer:
         assert r == C.OK, "an accepted move must apply"
         return commit_move(st, self.tops, k, kind, t, buf, mod_idx, res, score)
 
-    def run(self) -> BalanceResult:
+    def run(self, on_step=None) -> BalanceResult:
+        """The greedy loop of §4.8; ``on_step(move, number)`` sees each accepted step."""
         ini = self.score()
         opt = optimal_score(self.state, self.nodes)
         result = BalanceResult(ini, opt)
@@ -557,6 +557,8 @@ class Balancer:
                 break
             result.moves.append(mv)
             cur = mv.score
+            if on_step is not None:
+                on_step(mv, len(result.moves))
         return result
 
 

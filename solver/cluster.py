@@ -133,32 +133,12 @@ class ClusterState:
         nd = self.node
         return np.trunc(nd[T_MEM]) - nd[N_MEM] - nd[I_MEM] - np.maximum(0.0, nd[X_MEM])
 
-    def avail_mem(self) -> np.ndarray:
-        return np.maximum(0.0, self.unallocated_mem() - self.node[R_MEM])
-
-    def avail_disk(self) -> np.ndarray:
-        nd = self.node
-        return np.where(nd[F_DSK] < nd[LO_DSK], 0.0, nd[F_DSK] - nd[LO_DSK])
-
-    def avail_cpu(self) -> np.ndarray:
-        nd = self.node
-        return np.where(nd[HI_CPU] >= nd[U_CPU], nd[HI_CPU] - nd[U_CPU], 0.0)
-
-    def p_mem(self) -> np.ndarray:
-        return self.unallocated_mem() / self.node[T_MEM]
-
     def p_dsk(self) -> np.ndarray:
         nd = self.node
         with np.errstate(divide="ignore", invalid="ignore"):
             spn = np.where(nd[T_SPN] == 0, 1.0, nd[F_SPN] / nd[T_SPN])
             dsk = np.where(nd[T_DSK] == 0, 1.0, nd[F_DSK] / nd[T_DSK])
         return np.where(nd[EXCL] != 0, spn, dsk)
-
-    def p_cpu(self) -> np.ndarray:
-        return self.node[U_CPU] / self.node[T_CPU]
-
-    def p_rem(self) -> np.ndarray:
-        return self.node[R_MEM] / self.node[T_MEM]
 
     def primaries(self, n: int, forth: bool = False) -> list[int]:
         """Primary instances of node n, newest first (Ganeti's pList).
@@ -184,6 +164,3 @@ class ClusterState:
         self.stamp += 1
         return self.stamp
 
-
-def instance_mirror(template_code: int) -> int:
-    return int(TEMPLATE_MIRROR[template_code])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,7 +36,6 @@ class LoadOptions:
     select_instances: Sequence[str] | None = None
     exclude_instances: Sequence[str] | None = None
     static_kvm_node_memory: int = 4096
-    extra: dict = field(default_factory=dict)
 
 
 def chomp_prefix(prefix: str, tag: str) -> str | None:

@@ -289,9 +289,6 @@ def try_move(ctx, it, k, kind, t, force, buf, mod_idx, res) -> int:
 # move's bookkeeping does not depend on the target either; tests check it
 # against ``try_move`` candidate by candidate.
 
-HOISTED = -2  # prepare_move: this instance/kind needs try_move
-
-
 @njit()
 def hoistable(ctx, k, mig_free) -> bool:
     return (mig_free and ctx.node_loc.shape[1] == 0

@@ -174,18 +174,9 @@ def run(opts) -> None:
         min_gain=opts.min_gain, min_gain_limit=opts.min_gain_limit,
         min_score=opts.min_score, max_length=opts.max_length)
     initial = state.copy()
-    balancer = Balancer(state, nodes, insts, bopts)
-    moves = []
-    cur = ini
-    while (bopts.max_length < 0 or len(moves) < bopts.max_length) and \
-            cur > opt + bopts.min_score:
-        mv = balancer.step(cur)
-        if mv is None:
-            break
-        moves.append(mv)
-        cur = mv.score
-        print(report.step_line(initial, mv, len(moves), imlen, nmlen), flush=True)
-
+    result = Balancer(state, nodes, insts, bopts).run(
+        lambda mv, pos: print(report.step_line(initial, mv, pos, imlen, nmlen), flush=True))
+    moves, cur = result.moves, result.final_score
     if not moves:
         print("No solution found")
     elif verbose > 2:

@@ -13,6 +13,14 @@ every candidate costs O(nodes) each.  So a step runs in two phases:
    is rescored exactly (``exact_score``) in enumeration order, and the first
    exact minimum wins.
 
+Across steps most of that work repeats: a move touches a handful of nodes.
+``solver.bounds`` keeps, per instance, a lower bound on its best candidate's
+gain that stays valid while the instance's nodes are untouched; a step scans
+the candidates on the touched nodes, rescans the instances that sit on them,
+and rescans any other instance only while its bound could still beat the
+best candidate found (most promising first).  Skipped instances provably
+cannot win, so the step still picks Ganeti's exact winner.
+
 ``Balancer(exact_only=True)`` is the plain twin (exact score for every
 candidate) used by tests and for small clusters.
 """
@@ -25,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solver import cluster as C
+from solver.bounds import InstanceBounds
 from solver.jit import jit_enabled, njit, num_threads, parallel_range
 from solver.metrics import (
     AGGREGATION,
@@ -232,14 +241,17 @@ def _base_stats(nd, nodes, shift, s1, s2, sabs, nvals):
 
 
 @njit(inline="always")
-def _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf, mod_idx,
-                   res, v, out, known, vfix):
+def _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, var0, base_map, buf,
+                   mod_idx, res, v, out, known, vfix, dvar, dsum):
     """Estimate and error bound of one simulated candidate (buffers filled).
 
     Slots whose bit is set in ``known`` take their values from ``vfix``.
     ``out[0]`` gets the estimate, ``out[1]`` the bound; a candidate whose
     components are not finite gets (-inf, inf) so that only the exact path
-    judges it.
+    judges it.  For the std-dev metrics ``dvar`` gets the candidate's change
+    of the variance (against ``var0``) and ``dsum`` its change of the sum of
+    node values: with the candidate's nodes untouched, these two numbers are
+    all a later step needs to bound how its score moves (``solver.bounds``).
     """
     eps = 2.220446049250313e-16
     nmod = int(res[0])
@@ -257,6 +269,7 @@ def _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf
         b2 = s2[i]
         sa = sabs[i]
         c = shift[i]
+        ds = 0.0
         for m in range(nmod):
             n = mod_idx[m]
             on = offline[n] == 0.0
@@ -268,6 +281,7 @@ def _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf
                     dy = y - c
                     a += dy - dx
                     b2 += dy * dy - dx * dx
+                    ds += y - x
                     sa += abs(y) + abs(x)
             elif (agg == 1) == on:
                 a += y - x
@@ -279,6 +293,8 @@ def _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf
             scale = sa / n_on + abs(c)
             dv = (8.0 * (n_on + 16)) * eps * (scale * scale + abs(b2) / n_on)
             val = math.sqrt(max(var, 0.0))
+            dvar[i] = var - var0[i]
+            dsum[i] = ds
             # sqrt(var+dv) - sqrt(var-dv) <= 1.2 dv / sqrt(var) once var >= 4 dv;
             # below that, sqrt(5 dv) bounds it (one sqrt either way)
             if var >= 4.0 * dv and val > 0.0:
@@ -299,21 +315,33 @@ def _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, base_map, buf
 
 
 @njit(parallel=True)
-def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted, force,
-          mig_free, pos, nvals, shift, s1, s2, sabs, n_on, base_map, ini_score, n_chunks,
-          keep_k, keep_kind, keep_t, keep_key, keep_lo, keep_cnt, chunk_hi):
-    """Estimate every candidate of a step; keep the ones that may be the winner.
+def _scan(ctx, it, cands, cpos, targets, tslot, n_slots, is_target, inst_moves, disk_moves,
+          restricted, force, with_failover, mig_free, pos, nvals, shift, s1, s2, sabs, n_on,
+          base_map, ini_score, n_chunks, keep_k, keep_kind, keep_t, keep_key, keep_lo, keep_cnt,
+          chunk_hi, st_lo, st_err, st_dmin, st_dmax, st_bmax):
+    """Estimate candidates of a step; keep the ones that may be the winner.
 
-    Work is split by instance into ``n_chunks`` chunks (run in parallel).
-    Chunk ch keeps, in slots [ch*cap, (ch+1)*cap), the candidates whose lower
-    bound is not above its running best upper bound (and the step's start);
-    ``keep_cnt[ch]`` counts them (it may exceed cap: then the caller retries
-    with more room) and ``chunk_hi[ch]`` is the chunk's best upper bound.
+    ``cands[ci]`` is tried on ``targets`` (slot ``tslot`` in the step's full
+    list of ``n_slots`` targets, for the enumeration key) and, with ``with_failover``, by
+    plain failover; ``cpos[ci]`` is its position in the step's instance
+    order.  Work is split by instance into ``n_chunks`` chunks (run in
+    parallel).  Chunk ch keeps, in slots [ch*cap, (ch+1)*cap), the candidates
+    whose lower bound is not above its running best upper bound (and the
+    step's start); ``keep_cnt[ch]`` counts them (it may exceed cap: then the
+    caller retries with more room) and ``chunk_hi[ch]`` is the chunk's best
+    upper bound.  Per instance, ``st_*[ci]`` summarise the candidates tried
+    (best lower bound as a gain over ``ini_score``, largest error bound,
+    range of variance changes, largest sum change) for ``solver.bounds``.
     """
     cap = keep_k.shape[0] // n_chunks
     n_c = cands.shape[0]
     n_t = targets.shape[0]
     offline = ctx.nd[C.OFFLINE]
+    var0 = np.zeros(N_METRICS)
+    for i in range(N_METRICS):
+        if AGGREGATION[i] == 0 and n_on > 0:
+            mean_d = s1[i] / n_on
+            var0[i] = s2[i] / n_on - mean_d * mean_d
     for ch in prange(n_chunks):
         buf = np.empty((4, ctx.nd.shape[0]))
         pre = np.empty((4, ctx.nd.shape[0]))
@@ -322,6 +350,8 @@ def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted
         res = np.empty(12)
         v = np.empty((4, N_METRICS))
         vfix = np.empty((4, N_METRICS))
+        dvar = np.zeros(N_METRICS)
+        dsum = np.zeros(N_METRICS)
         out = np.empty(2)
         kinds = np.empty(4, dtype=np.int64)
         best_hi = ini_score
@@ -331,13 +361,19 @@ def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted
             k = cands[ci]
             p = ctx.pnode[k]
             s = ctx.snode[k]
+            lo_min = np.inf
+            err_max = 0.0
+            for i in range(N_METRICS):
+                st_dmin[ci, i] = np.inf
+                st_dmax[ci, i] = -np.inf
+                st_bmax[ci, i] = 0.0
             mirror = C.TEMPLATE_MIRROR[it.template[k]]
             use_sec = s >= 0 and is_target[s] and inst_moves
             nk = _gen_moves(mirror, use_sec, inst_moves, disk_moves, restricted,
                             ctx.nd[C.OFFLINE, p] != 0.0, kinds)
             hoist = hoistable(ctx, k, mig_free)
             for j in range(-1, nk):
-                if j < 0 and not (mirror == C.MIRROR_INTERNAL and use_sec):
+                if j < 0 and not (with_failover and mirror == C.MIRROR_INTERNAL and use_sec):
                     continue
                 kind = FAILOVER if j < 0 else kinds[j]
                 fast = hoist and j >= 0
@@ -364,10 +400,18 @@ def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted
                         r = try_move(ctx, it, k, kind, t, force, buf, mod_idx, res)
                     if r != C.OK:
                         continue
-                    _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, base_map,
-                                   buf, mod_idx, res, v, out, known, vfix)
+                    _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, var0,
+                                   base_map, buf, mod_idx, res, v, out, known, vfix, dvar,
+                                   dsum)
                     hi = out[0] + out[1]
                     lo = out[0] - out[1]
+                    lo_min = min(lo_min, lo)
+                    err_max = max(err_max, out[1])
+                    for i in range(N_METRICS):
+                        if AGGREGATION[i] == 0:
+                            st_dmin[ci, i] = min(st_dmin[ci, i], dvar[i])
+                            st_dmax[ci, i] = max(st_dmax[ci, i], dvar[i])
+                            st_bmax[ci, i] = max(st_bmax[ci, i], abs(dsum[i]))
                     if hi < best_hi:
                         best_hi = hi
                     if lo <= best_hi:
@@ -375,10 +419,13 @@ def _scan(ctx, it, cands, targets, is_target, inst_moves, disk_moves, restricted
                             keep_k[base + cnt] = k
                             keep_kind[base + cnt] = kind
                             keep_t[base + cnt] = t
-                            slot = 0 if j < 0 else ti + 1
-                            keep_key[base + cnt] = (ci * (n_t + 1) + slot) * 4 + max(j, 0)
+                            slot = 0 if j < 0 else tslot[ti] + 1
+                            keep_key[base + cnt] = (cpos[ci] * (n_slots + 1) + slot) * 4 \
+                                + max(j, 0)
                             keep_lo[base + cnt] = lo
                         cnt += 1
+            st_lo[ci] = lo_min - ini_score
+            st_err[ci] = err_max
         keep_cnt[ch] = cnt
         chunk_hi[ch] = best_hi
 
@@ -433,6 +480,11 @@ class Balancer:
         self.exact_evals = 0
         self.keep_per_chunk = 64
         self.mig_free = bool(state.mig_ok.all())
+        self.bounds = InstanceBounds(state.n_instances)
+        self.rescanned = 0
+        self._touched: np.ndarray | None = None
+        self._lex_changed = False
+        self._last_var = self._last_total = np.zeros(N_METRICS)
 
     def ctx(self) -> MoveCtx:
         st, ia = self.state, self.state.inst
@@ -492,7 +544,7 @@ class Balancer:
         return self.apply(int(ck[best_c]), int(ckind[best_c]), int(ct[best_c]), fin)
 
     def _fast_step(self, ctx, cands, targets, is_target, cur_score, base_map):
-        st, o = self.state, self.opts
+        st = self.state
         shift = np.zeros(N_METRICS)
         s1, s2, sabs = np.zeros(N_METRICS), np.zeros(N_METRICS), np.zeros(N_METRICS)
         nvals = np.empty((len(self.nodes), N_METRICS))
@@ -503,36 +555,109 @@ class Balancer:
         on = st.node[C.OFFLINE, self.nodes] == 0.0
         shift = np.where(AGGREGATION == 0, nvals[on].mean(axis=0), 0.0)
         _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
+        sums = (shift, s1, s2, sabs, nvals, n_on, base_map, cur_score)
+        var, total = nvals[on].var(axis=0), nvals[on].sum(axis=0)
+
+        bounds = self.bounds
+        ia = st.inst
+        clean = bounds.known[cands]
+        if self._touched is not None:
+            touched = np.zeros(st.n_nodes, dtype=np.bool_)
+            touched[self._touched] = True
+            snode = ia.snode[cands]
+            clean &= ~touched[ia.pnode[cands]] & ~((snode >= 0) & touched[snode])
+            if self._lex_changed:
+                clean &= ia.excl_ptr[cands + 1] == ia.excl_ptr[cands]
+            bounds.advance(cands[clean], self._last_var, var, total - self._last_total, n_on)
+            t_sel = np.flatnonzero(touched[targets])
+        else:
+            t_sel = np.zeros(0, dtype=np.int64)
+        self._touched, self._lex_changed = None, False
+        self._last_var, self._last_total = var, total
+        cpos = np.arange(len(cands), dtype=np.int64)
+        all_slots = np.arange(len(targets), dtype=np.int64)
+        kept = []
+        limit = cur_score
+        t_stats = None
+        if clean.any() and len(t_sel):
+            keep, hi, t_stats = self._scan_some(ctx, cands[clean], cpos[clean],
+                                                targets[t_sel], t_sel, len(targets),
+                                                is_target, False, sums)
+            kept.append(keep)
+            limit = min(limit, hi)
+        # lazily rescan whole instances, most promising first, while their
+        # bound could still beat the best candidate found
+        bound = np.where(clean, bounds.gain[cands] - 2.0 * bounds.err[cands], -np.inf)
+        order = np.argsort(bound, kind="stable")
+        bound = bound[order]
+        rescanned = np.zeros(len(cands), dtype=np.bool_)
+        i, batch = 0, 8 * num_threads()
+        while i < len(order):
+            n_need = int(np.searchsorted(bound, limit - cur_score + 1e-12 * (1 + abs(limit)),
+                                         side="right"))
+            if n_need <= i:
+                break
+            sel = order[i:min(n_need, i + batch)]
+            keep, hi, stats = self._scan_some(ctx, cands[sel], cpos[sel], targets, all_slots,
+                                              len(targets), is_target, True, sums)
+            bounds.store(cands[sel], *stats)
+            rescanned[sel] = True
+            kept.append(keep)
+            limit = min(limit, hi)
+            i += len(sel)
+            batch *= 2
+        self.rescanned += int(rescanned.sum())
+        if t_stats is not None:
+            later = ~rescanned[clean]
+            bounds.merge(cands[clean][later], *(a[later] for a in t_stats))
+        if not kept:
+            return None
+        k_k, k_kind, k_t, k_key, k_lo = (np.concatenate(col) for col in zip(*kept, strict=True))
+        _, first = np.unique(k_key, return_index=True)  # sorted by key, duplicates dropped
+        best_c, best, n_exact = _select_exact(
+            ctx, self.it, self.nodes, k_k[first], k_kind[first], k_t[first], k_lo[first],
+            len(first), limit, self.opts.ignore_soft_errors, cur_score, base_map)
+        self.exact_evals += n_exact
+        return k_k[first], k_kind[first], k_t[first], best_c, best
+
+    def _scan_some(self, ctx, cands, cpos, targets, tslot, n_slots, is_target,
+                   with_failover, sums):
+        """Run ``_scan`` on some instances and targets; retry when kept lists overflow.
+
+        Returns the kept candidates (k, kind, target, key, lower bound), the
+        best upper bound met and the per-instance summaries.
+        """
+        o = self.opts
+        shift, s1, s2, sabs, nvals, n_on, base_map, cur_score = sums
         n_chunks = max(1, min(len(cands), 8 * num_threads()))
-        cap = self.keep_per_chunk
+        n = len(cands)
+        stats = (np.empty(n), np.empty(n), np.empty((n, N_METRICS)),
+                 np.empty((n, N_METRICS)), np.empty((n, N_METRICS)))
         while True:
-            keep_k = np.empty(n_chunks * cap, dtype=np.int64)
-            keep_kind = np.empty(n_chunks * cap, dtype=np.int64)
-            keep_t = np.empty(n_chunks * cap, dtype=np.int64)
-            keep_key = np.empty(n_chunks * cap, dtype=np.int64)
-            keep_lo = np.empty(n_chunks * cap)
+            cap = self.keep_per_chunk
+            keep = (np.empty(n_chunks * cap, dtype=np.int64),
+                    np.empty(n_chunks * cap, dtype=np.int64),
+                    np.empty(n_chunks * cap, dtype=np.int64),
+                    np.empty(n_chunks * cap, dtype=np.int64), np.empty(n_chunks * cap))
             keep_cnt = np.zeros(n_chunks, dtype=np.int64)
             chunk_hi = np.empty(n_chunks)
-            _scan(ctx, self.it, cands, targets, is_target, o.instance_moves, o.disk_moves,
-                  o.restricted_migration, o.ignore_soft_errors, self.mig_free, self.pos,
-                  nvals, shift, s1, s2, sabs, n_on, base_map, cur_score, n_chunks, keep_k,
-                  keep_kind, keep_t, keep_key, keep_lo, keep_cnt, chunk_hi)
+            _scan(ctx, self.it, cands, cpos, targets, tslot, n_slots, is_target,
+                  o.instance_moves, o.disk_moves, o.restricted_migration,
+                  o.ignore_soft_errors, with_failover, self.mig_free, self.pos, nvals, shift,
+                  s1, s2, sabs, n_on, base_map, cur_score, n_chunks, *keep, keep_cnt,
+                  chunk_hi, *stats)
             if keep_cnt.max(initial=0) <= cap:
                 break
-            cap = int(keep_cnt.max()) + 1  # rare: many near-ties; rescan with room
-            self.keep_per_chunk = cap
+            self.keep_per_chunk = int(keep_cnt.max()) + 1  # rare: many near-ties
         sel = np.concatenate([np.arange(c * cap, c * cap + keep_cnt[c])
                               for c in range(n_chunks)]).astype(np.int64)
-        order = sel[np.argsort(keep_key[sel], kind="stable")]
-        limit = min(float(chunk_hi.min()), cur_score)
-        best_c, best, n_exact = _select_exact(
-            ctx, self.it, self.nodes, keep_k[order], keep_kind[order], keep_t[order],
-            keep_lo[order], len(order), limit, o.ignore_soft_errors, cur_score, base_map)
-        self.exact_evals += n_exact
-        return keep_k[order], keep_kind[order], keep_t[order], best_c, best
+        return tuple(a[sel] for a in keep), float(chunk_hi.min(initial=np.inf)), stats
 
     def apply(self, k: int, kind: int, t: int, score: float) -> Move:
-        """Commit a move to the state (node columns, peers, tags, placement)."""
+        """Commit a move to the state (node columns, peers, tags, placement).
+
+        Records which nodes the move touched, for the next step's bounds.
+        """
         st = self.state
         ctx = self.ctx()
         buf = np.empty((4, st.node.shape[0]))
@@ -541,7 +666,20 @@ class Balancer:
         r = try_move(ctx, self.it, k, kind, t, self.opts.ignore_soft_errors, buf, mod_idx,
                      res)
         assert r == C.OK, "an accepted move must apply"
-        return commit_move(st, self.tops, k, kind, t, buf, mod_idx, res, score)
+        before = st.node.copy()
+        lex_before = self.lex
+        mv = commit_move(st, self.tops, k, kind, t, buf, mod_idx, res, score)
+        changed = np.flatnonzero((st.node != before).any(axis=0))
+        cells = [int(x) for x in res[7:11] if x >= 0]
+        nodes = [mv.old_primary, mv.old_secondary, mv.new_primary, mv.new_secondary]
+        extra = np.array([n for n in nodes + cells if n >= 0], dtype=np.int64)
+        touched = np.concatenate([changed, mod_idx[:int(res[0])], extra])
+        if self._touched is not None:
+            touched = np.concatenate([self._touched, touched])
+        self._touched = np.unique(touched)
+        lex_after = location_exclusion_counts(st, self.nodes)
+        self._lex_changed = self._lex_changed or not np.array_equal(lex_before, lex_after)
+        return mv
 
     def run(self, on_step=None) -> BalanceResult:
         """The greedy loop of §4.8; ``on_step(move, number)`` sees each accepted step."""

@@ -65,6 +65,41 @@ def test_pruning_with_options(flags: dict) -> None:
         _check(GenParams(nodes=7, instances=30, offline_nodes=1), seed, opts)
 
 
+def _full_run_params(seed: int) -> GenParams:
+    rng = np.random.default_rng(1000 + seed)
+    return GenParams(nodes=int(rng.integers(20, 40)), instances=int(rng.integers(80, 200)),
+                     exclusion=int(rng.integers(0, 3)), locations=int(rng.integers(0, 3)),
+                     skew=0.5 + 0.5 * float(rng.random()),
+                     mix=(("drbd", 0.7), ("plain", 0.2), ("ext", 0.1)))
+
+
+def _check_full_run(seed: int) -> None:
+    """A whole balance: later steps reuse bounds from earlier ones (solver.bounds)."""
+    data = generate(_full_run_params(seed), seed)
+    opts = BalanceOptions(min_gain=0.0, min_gain_limit=0.0)
+    st = load_cluster(data, LoadOptions())
+    group0 = np.nonzero(st.node[C.GROUP] == 0)[0]
+    insts = np.nonzero(np.isin(st.inst.pnode, group0))[0]
+    bal = Balancer(st, group0, insts, opts)
+    moves = [(m.instance, m.kind, m.target, m.new_primary, m.new_secondary, m.score)
+             for m in bal.run().moves]
+    assert moves == _run(data, True, opts)[0]
+    assert len(moves) > 10
+    # the bounds spare most instances a rescan in most steps
+    assert bal.rescanned < 0.5 * len(moves) * len(insts)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_full_runs_keep_exact_winner(seed: int) -> None:
+    _check_full_run(seed)
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("seed", range(3, 60))
+def test_full_runs_many_clusters(seed: int) -> None:
+    _check_full_run(seed)
+
+
 @pytest.mark.heavy
 @pytest.mark.parametrize("seed", range(1000))
 def test_pruning_many_clusters(seed: int) -> None:

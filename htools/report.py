@@ -12,7 +12,6 @@ import numpy as np
 
 from htools.fmt import fmt_fixed, print_table, show_double, show_int_list
 from solver import cluster as C
-from solver.balance import Move
 from solver.metrics import METRIC_NAMES, WEIGHTS, score_detail
 from solver.moves import (
     FAILOVER,
@@ -21,6 +20,7 @@ from solver.moves import (
     REPLACE_AND_FAILOVER,
     REPLACE_PRIMARY,
     REPLACE_SECONDARY,
+    Move,
 )
 
 

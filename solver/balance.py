@@ -52,6 +52,7 @@ from solver.moves import (
     REPLACE_AND_FAILOVER,
     REPLACE_PRIMARY,
     REPLACE_SECONDARY,
+    Move,
     MoveCtx,
     finish_move,
     hoistable,
@@ -60,6 +61,7 @@ from solver.moves import (
     try_move,
 )
 from solver.nodeops import InstTuple, inst_tuple
+from solver.simulate import commit_move
 
 prange = parallel_range()
 
@@ -77,20 +79,6 @@ class BalanceOptions:
     min_gain_limit: float = 0.1
     min_score: float = 1e-9
     max_length: int = -1
-
-
-@dataclass(frozen=True)
-class Move:
-    """One accepted step: what moved where, and the score after it."""
-
-    instance: int
-    kind: int
-    target: int
-    old_primary: int
-    old_secondary: int
-    new_primary: int
-    new_secondary: int
-    score: float
 
 
 @dataclass
@@ -698,39 +686,3 @@ class Balancer:
             if on_step is not None:
                 on_step(mv, len(result.moves))
         return result
-
-
-def commit_move(st: C.ClusterState, tops, k: int, kind: int, t: int, buf: np.ndarray,
-                mod_idx: np.ndarray, res: np.ndarray, score: float) -> Move:
-    """Write a simulated move's buffers and bookkeeping back into the state."""
-    ia = st.inst
-    nmod = int(res[0])
-    old_p, old_s = int(ia.pnode[k]), int(ia.snode[k])
-    new_p, new_s = int(res[1]), int(res[2])
-    for m in range(nmod):
-        st.node[:, mod_idx[m]] = buf[m]
-    touched = []
-    for cell in ((int(res[7]), int(res[8]), res[5]), (int(res[9]), int(res[10]), res[6])):
-        n, col, val = cell
-        if n >= 0:
-            st.peers[n, col] = int(val)
-            touched.append(n)
-    if touched:
-        peer_tops(st.peers, touched, tops)
-    excl = ia.excl_ids[ia.excl_ptr[k]:ia.excl_ptr[k + 1]]
-    if new_p != old_p:
-        for tg in excl:
-            st.ptags[old_p, tg] -= 1
-            st.ptags[new_p, tg] += 1
-            if not ia.forthcoming[k]:
-                st.imap[old_p, tg] -= 1
-                st.imap[new_p, tg] += 1
-    # every move re-adds the instance as primary (Ganeti prepends it to the
-    # node's pList); all but FailoverToAny re-add it as secondary too
-    ia.pstamp[k] = st.next_stamp()
-    if kind != FAILOVER_TO_ANY:
-        ia.sstamp[k] = st.next_stamp()
-    ia.pnode[k] = new_p
-    ia.snode[k] = new_s
-    ia.loc_score[k] = int(res[3])
-    return Move(k, kind, t, old_p, old_s, new_p, new_s, score)

@@ -149,8 +149,8 @@ def load_cluster(data: ClusterData, opts: LoadOptions | None = None) -> ClusterS
         raise DataError("Unknown instance(s): [" +
                         ",".join('"%s"' % u for u in unknown) + "]")
 
-    # 4. suffix, movable, tags
-    suffix = common_suffix(node_names + inst_names)
+    # 4. suffix, movable, tags (instances still to be placed have no say in the suffix)
+    suffix = common_suffix(node_names + [i.name for i in insts if i.pnode >= 0])
     template = np.array([C.TEMPLATE_CODE[i.template] for i in insts], dtype=np.int8)
     movable = C.TEMPLATE_MOVABLE[template.astype(np.int64)].copy() if n_inst else \
         np.zeros(0, bool)
@@ -196,7 +196,7 @@ def load_cluster(data: ClusterData, opts: LoadOptions | None = None) -> ClusterS
     # 6. instance location score
     loc_score = np.zeros(n_inst, dtype=np.int64)
     for k in range(n_inst):
-        if snode[k] >= 0:
+        if pnode[k] >= 0 and snode[k] >= 0:
             loc_score[k] = int(np.count_nonzero(node_loc[pnode[k]] & node_loc[snode[k]]))
 
     status = [i.status for i in insts]

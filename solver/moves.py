@@ -8,6 +8,7 @@ new placement or the failure mode.  ``apply_move`` commits a move.
 from __future__ import annotations
 
 from collections import namedtuple
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +19,20 @@ from solver.nodeops import add_pri, add_sec, remove_pri, remove_sec
 # Move kinds, in Ganeti's generation order per target.
 FAILOVER, FAILOVER_TO_ANY, REPLACE_PRIMARY, REPLACE_SECONDARY, \
     REPLACE_AND_FAILOVER, FAILOVER_AND_REPLACE = range(6)
+
+@dataclass(frozen=True)
+class Move:
+    """One accepted step: what moved where, and the score after it."""
+
+    instance: int
+    kind: int
+    target: int
+    old_primary: int
+    old_secondary: int
+    new_primary: int
+    new_secondary: int
+    score: float
+
 
 # Everything a move kernel reads about the cluster, as one numba tuple.
 # ``rows`` is the node matrix transposed (node-major), so copying one node's

@@ -318,6 +318,8 @@ def load_place(state: C.ClusterState, k: int) -> None:
     """Ganeti's setPri/setSec: the load-time placement of instance k (no checks)."""
     ia, nd = state.inst, state.node
     p, s = int(ia.pnode[k]), int(ia.snode[k])
+    if p < 0:
+        return  # an instance still to be placed (hail, hspace)
     local = bool(C.TEMPLATE_LOCAL[ia.template[k]])
     forth = bool(ia.forthcoming[k])
     util = ia.util[k]

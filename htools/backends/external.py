@@ -33,10 +33,21 @@ def load_external(opts: Any) -> ClusterData:
         from htools.backends.text import load_text
         return load_text(text)
     if ialloc is not None:
-        # the iallocator request parser comes with hail (issue #3)
-        raise DataError("reading an iallocator request (-I) is not supported yet")
+        from htools.backends.iallocator import RequestFileError, load_request
+        try:
+            return load_request(ialloc).data
+        except RequestFileError:
+            raise
+        except DataError as err:
+            # Ganeti's request reader ends the program itself: no "failed to load" prefix
+            raise UsageError(str(err)) from None
     raise DataError("No backend selected! Exiting.")
 
 
 class UsageError(Exception):
-    """A combination of options that Ganeti rejects before loading anything."""
+    """An error Ganeti reports as is, without the "failed to load data" prefix.
+
+    Conflicting backend options, and iallocator requests (``-I``) that do not
+    parse: Ganeti's request reader exits on its own before the loader can
+    wrap the message.
+    """

@@ -1,16 +1,124 @@
-"""hail: command line accepted as Ganeti's; the algorithm lands with its own issue."""
+"""hail: Ganeti's iallocator (spec §5): a request file in, a JSON answer on stdout."""
 
 from __future__ import annotations
 
+import json
 import sys
 
-from htools.cli.common import die
+import numpy as np
+
+from htools.cli.common import die, load_data, print_warnings, save_data, state_records
 from htools.cli.options import parse_or_exit
+from htools.errors import HtoolsError
+from htools.fmt import show_string, show_string_list
+from solver.cluster import ClusterState
+from solver.jit import use_jit
+from solver.loader import LoadOptions, load_cluster
+
+JIT_THRESHOLD = 20000  # nodes x instances
+
+
+def response(success: bool, info: str, result: object) -> str:
+    """formatResponse: compact JSON, keys in Ganeti's order, non-ASCII kept raw."""
+    return json.dumps({"success": success, "info": info, "result": result},
+                      separators=(",", ":"), ensure_ascii=False)
+
+
+def _print_nodes(state: ClusterState, spec: str | None, title: str) -> None:
+    if spec is None:
+        return
+    from htools import report
+    print("", file=sys.stderr)
+    print(title + " status:", file=sys.stderr)
+    fields = report.node_fields(spec)
+    print("\n".join(report.node_table(state, range(state.n_nodes), fields)), file=sys.stderr)
+    print("", file=sys.stderr)
+
+
+_RUN_STATES = {"running": "Running", "ADMIN_down": "StatusDown", "ADMIN_offline": "StatusOffline",
+               "ERROR_down": "ErrorDown", "ERROR_up": "ErrorUp", "ERROR_nodedown": "NodeDown",
+               "ERROR_nodeoffline": "NodeOffline", "USER_down": "UserDown",
+               "ERROR_wrongnode": "WrongNode"}
+_TEMPLATES = {"diskless": "DTDiskless", "file": "DTFile", "sharedfile": "DTSharedFile",
+              "plain": "DTPlain", "blockdev": "DTBlock", "drbd": "DTDrbd8", "rbd": "DTRbd",
+              "ext": "DTExt", "gluster": "DTGluster"}
+
+
+def show_instance(inst) -> str:
+    """A Haskell-record rendering of an instance, as hail -v -v shows what it read.
+
+    Ganeti prints its whole internal record; this is the part an operator
+    checks (sizes, state, placement, template), in the same notation.
+    """
+    disks = ",".join("Disk {dskSize = %d, dskSpindles = %s}" % (
+        size, "Nothing" if spn is None else "Just %d" % spn) for size, spn in inst.disks)
+    return ("Instance {name = %s, mem = %d, dsk = %d, disks = [%s], vcpus = %d, runSt = %s, "
+            "pNode = %d, sNode = %d, diskTemplate = %s, spindleUse = %d, allTags = %s, "
+            "forthcoming = %s}" % (
+                show_string(inst.name), inst.mem, inst.dsk, disks, inst.vcpus,
+                _RUN_STATES.get(inst.status, inst.status), inst.pnode, inst.snode,
+                _TEMPLATES.get(inst.template, inst.template), inst.spindle_use,
+                show_string_list(inst.tags), "True" if inst.forthcoming else "False"))
+
+
+def _verbose_dump(inp, data, verbose: int) -> None:
+    if verbose > 1:
+        req = inp.request
+        body = ", ".join("%s = %s" % (k, show_instance(v) if hasattr(v, "disks") else repr(v))
+                         for k, v in req.__dict__.items())
+        print("Received request: %s {%s}" % (type(req).__name__, body), file=sys.stderr)
+    if verbose > 2:
+        print("Received cluster data: ClusterData {instances = [%s]}" % ",".join(
+            show_instance(i) for i in data.instances), file=sys.stderr)
+
+
+def _placed(state: ClusterState) -> np.ndarray:
+    return np.flatnonzero(state.inst.pnode >= 0)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parse_or_exit("hail", sys.argv[1:] if argv is None else argv)
-    die("hail is not implemented yet")
+    opts = parse_or_exit("hail", sys.argv[1:] if argv is None else argv)
+    np.seterr(all="ignore")  # the kernels rely on IEEE results (x/0), as Ganeti does
+    from htools.backends.iallocator import load_request
+    try:
+        inp = load_request(opts.args[0])
+    except HtoolsError as e:
+        die(str(e))
+    data = inp.data
+    if opts.data_file is not None or opts.simulate:
+        data = load_data(opts)
+
+    # numba's start-up (~1 s) only pays off on big clusters
+    use_jit(len(data.nodes) * max(1, len(data.instances)) > JIT_THRESHOLD)
+    from solver.iallocator import Hail, HailOptions, RequestFailed, with_new_instances
+    full, first, clones = with_new_instances(data, inp.request)
+    lo = LoadOptions(ignore_dynu=opts.ignore_dynu,
+                     static_kvm_node_memory=opts.static_kvm_node_memory)
+    try:
+        state = load_cluster(full, lo)
+    except HtoolsError as e:
+        die(str(e))
+    print_warnings(state, opts.verbose, always=True)
+    _verbose_dump(inp, data, opts.verbose)
+    _print_nodes(state, opts.print_nodes, "Initial cluster")
+    if opts.save_cluster:
+        save_data(opts.save_cluster, "pre-ialloc", "before iallocator run",
+                  state_records(state, insts=_placed(state)))
+    hopts = HailOptions(force=opts.ignore_soft_errors, capacity=not opts.no_capacity_checks,
+                        accept_existing=opts.accept_existing_errors,
+                        restrict_to=opts.restrict_allocation_to)
+    hail = Hail(state, hopts)
+    try:
+        ans = hail.answer(inp.request, first, clones)
+        out = response(True, "Request successful: " + ans.info, ans.result)
+    except RequestFailed as e:
+        out = response(False, "Request failed: " + str(e), [])
+    print(out)
+    sys.stdout.flush()
+    _print_nodes(state, opts.print_nodes, "Final cluster")
+    if opts.save_cluster:
+        save_data(opts.save_cluster, "post-ialloc", "after iallocator run",
+                  state_records(state, insts=_placed(state)))
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ def policy_unhealthy(state: C.ClusterState, n: int) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     opts = parse_or_exit("hbal", sys.argv[1:] if argv is None else argv)
+    np.seterr(all="ignore")  # the kernels rely on IEEE results (x/0), as Ganeti does
     try:
         run(opts)
     except HtoolsError as e:

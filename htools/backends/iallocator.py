@@ -1,0 +1,992 @@
+"""The iallocator backend: Ganeti's request JSON (hail's input, ``-I``; spec §2.3).
+
+Ganeti hands hail one JSON document that describes the whole cluster (node
+groups, nodes, instances, cluster tags) plus the request.  Operators and
+Ganeti's own tests see hail's error messages for malformed documents, and a
+drop-in replacement has to accept and reject exactly the same documents, so
+this module reads the document the way Ganeti's Haskell code reads it:
+
+* the text is decoded with the rules and error messages of Text.JSON's
+  strict decoder (only an object or array at the top, ``1.`` is a number,
+  any Unicode blank separates tokens, errors quote the next 8 characters);
+* values are converted with Text.JSON's ``readJSON`` rules: integers are
+  rounded half to even and wrapped to 64 bits, a ``String`` may also be an
+  array of one-character strings, enumerations name their Haskell type;
+* keys are looked up as Ganeti's association lists do (the first of
+  duplicate keys wins, name maps keep the last of duplicate names) and every
+  error carries Ganeti's context (``invalid data for node 'n1': key ...``);
+* fields are read in Ganeti's order, so the first error reported is the same.
+
+The result is plain records (``solver.records``, ``solver.requests``);
+the load pipeline (spec §1.8) runs later, in ``solver.loader``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import unicodedata
+from collections.abc import Callable, Iterator
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, TypeVar
+
+from htools.errors import DataError
+from htools.fmt import show_double, show_string, show_string_list
+from htools.hsread import io_error_text, read_file, wrap_int
+from solver.loader import common_suffix
+from solver.records import (
+    ALLOC_POLICIES,
+    DISK_TEMPLATES,
+    ClusterData,
+    Group,
+    Instance,
+    IPolicy,
+    ISpec,
+    Node,
+)
+from solver.requests import (
+    Allocate,
+    AllocateSecondary,
+    ChangeGroup,
+    IAllocInput,
+    MultiAllocate,
+    NodeEvacuate,
+    Relocate,
+    Request,
+)
+
+__all__ = ["RequestFileError", "load_request", "parse_request"]
+
+T = TypeVar("T")
+
+HYPERVISORS = ("kvm", "xen-pvm", "chroot", "xen-hvm", "lxc", "fake")
+EVAC_MODES = ("primary-only", "secondary-only", "all")
+NIC_MODES = ("bridged", "routed", "openvswitch")
+# The request's admin_state as an instance run state (spec §1.2).
+ADMIN_STATES = {"up": "running", "down": "ADMIN_down", "offline": "ADMIN_offline"}
+
+
+class RequestFileError(DataError):
+    """The request file could not be read at all (missing, unreadable, not UTF-8).
+
+    Ganeti's hail does not report these as ``Error: ...``: the runtime
+    prints ``hail: <message>`` and exits 1, and ``hbal -I`` prefixes them with
+    ``failed to load data, aborting:``.  A distinct type lets each CLI choose.
+    """
+
+
+class _Fail(Exception):
+    """A parse failure carrying Ganeti's message; becomes a DataError at the top."""
+
+
+# ---------------------------------------------------------------------------
+# JSON text, decoded as Text.JSON's decodeStrict decodes it
+
+
+class _Obj(tuple):
+    """A JSON object as Ganeti sees it: an association list of (key, value) pairs.
+
+    Every key is kept in document order, duplicates included (for the
+    ``object contains only [...]`` messages); lookups find the first of
+    duplicate keys, like Haskell's ``lookup``.  A tuple subclass is built by
+    the JSON decoder in C; the lookup table is made on first use.
+    """
+
+    @property
+    def pairs(self) -> tuple[tuple[str, Any], ...]:
+        return self
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for key, _ in self]
+
+    @property
+    def _first(self) -> dict[str, Any]:
+        table = self.__dict__.get("table")
+        if table is None:
+            table = dict(self)
+            if len(table) != len(self):  # repeated keys: the first one counts
+                table = dict(reversed(self))
+            self.__dict__["table"] = table
+        return table
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._first
+
+    def __getitem__(self, key: str) -> Any:  # type: ignore[override]
+        return self._first[key]
+
+    def get(self, key: str) -> Any:
+        return self._first.get(key)
+
+
+_TOP_LEVEL = "Invalid JSON: a JSON text a serialized object or array at the top level."
+# Python's decoder joins an escaped surrogate pair into one character, Text.JSON
+# keeps two; documents with such escapes take the exact decoder.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]")
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n",
+            "r": "\r", "t": "\t"}
+_HEX = frozenset("0123456789abcdefABCDEF")
+_DIGITS = frozenset("0123456789")
+# Python refuses int() of longer digit strings; such numbers stay Decimals.
+_MAX_INT_DIGITS = 4000
+
+
+def _is_space(c: str) -> bool:
+    """Haskell's ``isSpace``: ASCII blanks, NBSP and the Unicode space separators."""
+    return c in " \t\n\r\f\v\xa0" or (c > "\xff" and unicodedata.category(c) == "Zs")
+
+
+def _context(text: str, pos: int) -> str:
+    """The 8 characters Text.JSON quotes after a parse error."""
+    return text[pos:pos + 8]
+
+
+def _show_char(c: str) -> str:
+    """Haskell ``show`` of a Char: ``'x'``, ``'\\233'``, ``'\\''``."""
+    if c == "'":
+        return "'\\''"
+    if c == '"':
+        return "'\"'"
+    return "'" + show_string(c)[1:-1] + "'"
+
+
+def _show_read_hex(digits: str) -> str:
+    """Haskell ``show (readHex digits)``: ``[(18,"g4")]``, or ``[]`` without a hex digit."""
+    end = 0
+    while end < len(digits) and digits[end] in _HEX:
+        end += 1
+    if end == 0:
+        return "[]"
+    return f"[({int(digits[:end], 16)},{show_string(digits[end:])})]"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _decode(text: str) -> Any:
+    """Decode a document like ``decodeStrict``; raise _Fail with Text.JSON's message.
+
+    Python's C decoder reads the documents both decoders accept alike; when
+    it refuses one (or might read it differently), the exact decoder below
+    decides and words the error.
+    """
+    if text[:1] not in ("[", "{"):
+        raise _Fail(_TOP_LEVEL)
+    if not _SURROGATE_ESCAPE.search(text):
+        try:
+            return json.loads(text, object_pairs_hook=_Obj, parse_float=Decimal,
+                              parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            pass
+    return _TextJSON(text).document()
+
+
+class _TextJSON:
+    """Text.JSON's string parser, iterative so that deep nesting cannot overflow.
+
+    Whitespace is skipped exactly where Text.JSON skips it (around ``,``
+    ``:`` and brackets, not before the first character), numbers follow its
+    grammar (``01`` is ``0`` followed by junk, ``1.`` is ``1``), and every
+    error is its message with the same 8 characters of context.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def skip_spaces(self, pos: int) -> int:
+        text = self.text
+        while pos < len(text) and _is_space(text[pos]):
+            pos += 1
+        return pos
+
+    def document(self) -> Any:
+        text = self.text
+        stack: list[_Frame] = []
+        value = self.container(stack)
+        while True:
+            if value is _OPENED:  # a container was entered: read its first element
+                value = self.element(stack[-1], stack)
+                continue
+            if not stack:
+                if self.pos < len(text):
+                    raise _Fail("Invalid tokens at end of JSON string: "
+                                + show_string(text[self.pos:self.pos + 10]))
+                return value
+            frame = stack[-1]
+            frame.add(value)
+            after = self.pos
+            following = self.skip_spaces(after)
+            char = text[following:following + 1]
+            if char == ",":
+                self.pos = self.skip_spaces(following + 1)
+                value = self.element(frame, stack)
+            elif char == frame.closing:
+                self.pos = self.skip_spaces(following + 1)
+                stack.pop()
+                value = frame.result()
+            elif frame.closing == "]":
+                raise _Fail("Unable to parse JSON array: unterminated array: "
+                            + _context(text, after))
+            else:
+                raise _Fail("Unable to parse JSON object: unterminated sequence: "
+                            + _context(text, after))
+
+    def container(self, stack: list[_Frame]) -> Any:
+        """Enter the ``[`` or ``{`` at pos.
+
+        An empty container is returned whole; otherwise its frame is pushed
+        and ``_OPENED`` returned.
+        """
+        text = self.text
+        frame = _Frame(text[self.pos])
+        inner = self.skip_spaces(self.pos + 1)
+        if text[inner:inner + 1] == frame.closing:
+            self.pos = self.skip_spaces(inner + 1)
+            return frame.result()
+        self.pos = inner
+        stack.append(frame)
+        return _OPENED
+
+    def element(self, frame: _Frame, stack: list[_Frame]) -> Any:
+        """The next element of ``frame``: its key first if it is an object."""
+        if frame.closing == "}":
+            frame.key = self.key()
+        return self.value(stack)
+
+    def key(self) -> str:
+        text = self.text
+        if text[self.pos:self.pos + 1] != '"':
+            raise _Fail("Malformed JSON: expecting string: " + _context(text, self.pos))
+        key = self.string()
+        after = self.pos
+        colon = self.skip_spaces(after)
+        if text[colon:colon + 1] != ":":
+            raise _Fail("Malformed JSON labelled field: " + _context(text, after))
+        self.pos = self.skip_spaces(colon + 1)
+        return key
+
+    def value(self, stack: list[_Frame]) -> Any:
+        text, pos = self.text, self.pos
+        char = text[pos:pos + 1]
+        if char == '"':
+            return self.string()
+        if char in ("[", "{"):
+            return self.container(stack)
+        if char == "t" or char == "f":
+            for word, result in (("true", True), ("false", False)):
+                if text.startswith(word, pos):
+                    self.pos = pos + len(word)
+                    return result
+            raise _Fail("Unable to parse JSON Bool: " + _context(text, pos))
+        if char in _DIGITS or char == "-":
+            return self.number()
+        if text.startswith("null", pos):
+            self.pos = pos + 4
+            return None
+        raise _Fail("Malformed JSON: invalid token in this context " + _context(text, pos))
+
+    def string(self) -> str:
+        text = self.text
+        pos = self.pos + 1
+        out: list[str] = []
+        while True:
+            if pos >= len(text):
+                raise _Fail("Unable to parse JSON String: unterminated String: ")
+            char = text[pos]
+            if char == "\\" and pos + 1 < len(text):
+                esc = text[pos + 1]
+                if esc in _ESCAPES:
+                    out.append(_ESCAPES[esc])
+                    pos += 2
+                elif esc == "u":
+                    digits = text[pos + 2:pos + 6]
+                    if len(digits) < 4:
+                        raise _Fail("Unable to parse JSON String: invalid hex: "
+                                        + _context(text, pos + 2))
+                    if not all(d in _HEX for d in digits):
+                        raise _Fail("Unable to parse JSON String: invalid hex: "
+                                        + _show_read_hex(digits)[:8])
+                    out.append(chr(int(digits, 16)))
+                    pos += 6
+                else:
+                    raise _Fail("Unable to parse JSON String: invalid escape char: "
+                                    + _show_char(esc))
+            elif char == '"':
+                self.pos = pos + 1
+                return "".join(out)
+            elif char < " ":
+                raise _Fail("Illegal unescaped character in string: "
+                                + _context(text, pos))
+            else:
+                out.append(char)
+                pos += 1
+
+    def number(self) -> int | Decimal:
+        text = self.text
+        pos = self.pos
+        sign = ""
+        if text[pos] == "-":
+            sign, pos = "-", pos + 1
+        if pos >= len(text):
+            raise _Fail("Unable to parse JSON Rational: ")
+        if text[pos] == "0":
+            int_end = pos + 1  # a leading zero is the whole integer part
+        elif text[pos] in _DIGITS:
+            int_end = pos
+            while int_end < len(text) and text[int_end] in _DIGITS:
+                int_end += 1
+        else:
+            raise _Fail("Unable to parse JSON Rational: " + _context(text, pos + 1))
+        literal = sign + text[pos:int_end]
+        end = int_end
+        exact = True  # a plain integer literal
+        if text[end:end + 1] == ".":
+            frac_end = end + 1
+            while frac_end < len(text) and text[frac_end] in _DIGITS:
+                frac_end += 1
+            if frac_end == end + 1:
+                # "1." reads as 1; the exponent is not looked for
+                self.pos = end + 1
+                return _number(literal, exact)
+            literal += text[end:frac_end]
+            end = frac_end
+            exact = False
+        if text[end:end + 1] in ("e", "E"):
+            exp_pos = end + 1
+            exp_sign = ""
+            if text[exp_pos:exp_pos + 1] in ("+", "-"):
+                exp_sign = "-" if text[exp_pos] == "-" else ""
+                exp_pos += 1
+            exp_end = exp_pos
+            while exp_end < len(text) and text[exp_end] in _DIGITS:
+                exp_end += 1
+            if exp_end == exp_pos:
+                raise _Fail("Unable to parse JSON exponential: "
+                                + _context(text, exp_pos))
+            literal += "e" + exp_sign + text[exp_pos:exp_end]
+            end = exp_end
+            exact = False
+        self.pos = end
+        return _number(literal, exact)
+
+
+def _number(literal: str, integer: bool) -> int | Decimal:
+    """A number as the fast decoder represents it: int literals as int, others Decimal."""
+    if integer and len(literal) <= _MAX_INT_DIGITS:
+        return int(literal)
+    return Decimal(literal)
+
+
+class _Frame:
+    """An array or object the exact decoder is inside of."""
+
+    __slots__ = ("closing", "items", "key")
+
+    def __init__(self, opening: str) -> None:
+        self.closing = "]" if opening == "[" else "}"
+        self.items: list[Any] = []
+        self.key = ""
+
+    def add(self, value: Any) -> None:
+        self.items.append((self.key, value) if self.closing == "}" else value)
+
+    def result(self) -> Any:
+        return self.items if self.closing == "]" else _Obj(self.items)
+
+
+# Returned by the exact decoder when it entered a container instead of reading a value.
+_OPENED = object()
+
+
+# ---------------------------------------------------------------------------
+# Values, converted as Text.JSON's readJSON converts them
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
+
+
+def _to_int(value: Any) -> int:
+    """Text.JSON's Int: any number, rounded half to even, wrapped to 64 bits."""
+    if not _is_number(value):
+        raise _Fail("Unable to read Int")
+    if isinstance(value, int):
+        return wrap_int(value)
+    if value.as_tuple().exponent >= 64:
+        return 0  # a multiple of 10**64, hence of 2**64
+    if value.adjusted() < -1:
+        return 0  # |value| < 0.1
+    return wrap_int(int(value.to_integral_value(rounding=ROUND_HALF_EVEN)))
+
+
+def _to_float(value: Any) -> float:
+    """Text.JSON's Double: the nearest double of the exact value (never -0.0)."""
+    if not _is_number(value):
+        raise _Fail("Unable to read Double")
+    try:
+        result = float(value)
+    except OverflowError:
+        result = float("inf") if value > 0 else float("-inf")
+    return result + 0.0
+
+
+def _to_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Fail("Unable to read Bool")
+    return value
+
+
+def _to_str(value: Any) -> str:
+    """A Haskell String: a JSON string, or an array of one-character strings."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        if not all(isinstance(c, str) and len(c) == 1 for c in value):
+            raise _Fail("Unable to read Char")
+        return "".join(value)
+    raise _Fail("Unable to read String")
+
+
+def _to_obj(value: Any) -> _Obj:
+    if not isinstance(value, _Obj):
+        raise _Fail("Unable to read JSObject")
+    return value
+
+
+def _any(value: Any) -> Any:
+    return value
+
+
+def _list_of(item: Callable[[Any], T]) -> Callable[[Any], list[T]]:
+    def convert(value: Any) -> list[T]:
+        if not isinstance(value, list):
+            raise _Fail("Unable to read list")
+        return [item(element) for element in value]
+    return convert
+
+
+_to_str_list = _list_of(_to_str)
+
+
+def _enum(type_name: str, allowed: tuple[str, ...]) -> Callable[[Any], str]:
+    """A Ganeti enumeration read from its string form (disk template, policy, ...)."""
+    def convert(value: Any) -> str:
+        try:
+            raw = _to_str(value)
+        except _Fail as err:
+            raise _Fail(f"Can't parse value for '{type_name}': {err}") from None
+        if raw not in allowed:
+            raise _Fail(f"Invalid string value for type {type_name}: {show_string(raw)}")
+        return raw
+    return convert
+
+
+_to_template = _enum("DiskTemplate", DISK_TEMPLATES)
+_to_alloc_policy = _enum("AllocPolicy", ALLOC_POLICIES)
+_to_hypervisor = _enum("Hypervisor", HYPERVISORS)
+_to_evac_mode = _enum("EvacMode", EVAC_MODES)
+
+
+def _as_object(value: Any) -> _Obj:
+    """Ganeti's ``asJSObject``, whose error names neither key nor owner."""
+    if not isinstance(value, _Obj):
+        raise _Fail("not an object")
+    return value
+
+
+def _as_array(value: Any) -> list[Any]:
+    """Ganeti's ``toArray``: the error shows the value pretty-printed."""
+    if not isinstance(value, list):
+        raise _Fail("Invalid input, expected array but got " + _pretty(value))
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Text.JSON.Pretty's rendering of a value (HughesPJ, 100 columns, ribbon 1.5)
+
+_LINE_LENGTH = 100
+_RIBBON = 67  # round(100 / 1.5): at most this much text per line after its indentation
+
+
+def _pp_string(text: str) -> str:
+    """pp_string: JSON quoting, control characters as ``\\u00XX``, the rest raw."""
+    out = ['"']
+    for char in text:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif unicodedata.category(char) == "Cc":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def _pp_atom(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _pp_string(value)
+    if isinstance(value, int):
+        return str(value)
+    if value == value.to_integral_value() and value.adjusted() < _MAX_INT_DIGITS:
+        return str(int(value))
+    return show_double(_to_float(value))
+
+
+def _pp_items(value: list[Any] | _Obj) -> Iterator[tuple[str, Any]]:
+    """(prefix, element) per element: an object's prefix is its ``"key": ``."""
+    if isinstance(value, list):
+        return (("", element) for element in value)
+    return ((_pp_string(key) + ": ", element) for key, element in value.pairs)
+
+
+def _one_line(value: Any) -> str:
+    if isinstance(value, (list, _Obj)):
+        opening, closing = ("[", "]") if isinstance(value, list) else ("{", "}")
+        return opening + ", ".join(prefix + _one_line(element)
+                                   for prefix, element in _pp_items(value)) + closing
+    return _pp_atom(value)
+
+
+class _Layout:
+    """Lay out a value as HughesPJ's ``fsep`` does for Text.JSON.Pretty.
+
+    Arrays and objects fill lines: an element after the first stays on the
+    line, on one line of its own, if the line's text then fits the ribbon
+    together with whatever must follow it without a break (closing brackets
+    and commas); otherwise it starts a line at the column after the opening
+    bracket.  An element that took several lines pushes the next one to a
+    new line.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.line = ""
+        self.indent = 0
+
+    def fits(self, extra: int) -> bool:
+        used = len(self.line) - self.indent + extra
+        return used <= min(_LINE_LENGTH - self.indent, _RIBBON)
+
+    def newline(self, column: int) -> None:
+        self.lines.append(self.line)
+        self.line = " " * column
+        self.indent = column
+
+    def value(self, value: Any, tail: int) -> None:
+        """Place ``value``; ``tail`` characters will follow it on its last line."""
+        if not isinstance(value, (list, _Obj)):
+            self.line += _pp_atom(value)
+            return
+        opening, closing = ("[", "]") if isinstance(value, list) else ("{", "}")
+        self.line += opening
+        column = len(self.line)
+        items = list(_pp_items(value))
+        previous_broke = False
+        for index, (prefix, element) in enumerate(items):
+            last = index == len(items) - 1
+            comma = "" if last else ","
+            after = len(closing) + tail if last else 0
+            if index:
+                flat = prefix + _one_line(element) + comma
+                if not previous_broke and self.fits(1 + len(flat) + after):
+                    self.line += " " + flat
+                    continue
+                self.newline(column)
+            start = len(self.lines)
+            self.line += prefix
+            self.value(element, len(comma) + after)
+            self.line += comma
+            previous_broke = len(self.lines) > start
+        self.line += closing
+
+
+def _pretty(value: Any) -> str:
+    """``show (pp_value value)``."""
+    layout = _Layout()
+    layout.value(value, 0)
+    return "\n".join([*layout.lines, layout.line])
+
+
+# ---------------------------------------------------------------------------
+# Ganeti's key lookups
+
+
+def _from_obj(obj: _Obj, key: str, convert: Callable[[Any], T]) -> T:
+    """``fromObj``: a required key."""
+    if key not in obj:
+        raise _Fail(f"key '{key}' not found, object contains only {show_string_list(obj.keys)}")
+    try:
+        return convert(obj[key])
+    except _Fail as err:
+        raise _Fail(f"key '{key}': {err}") from None
+
+
+def _maybe_from_obj(obj: _Obj, key: str, convert: Callable[[Any], T]) -> T | None:
+    """``maybeFromObj``: missing and ``null`` are both "no value"."""
+    if obj.get(key) is None:
+        return None
+    return _from_obj(obj, key, convert)
+
+
+def _owned(owner: str, read: Callable[[], T]) -> T:
+    """``annotateResult owner``: prefix any error of ``read`` with its owner."""
+    try:
+        return read()
+    except _Fail as err:
+        raise _Fail(f"{owner}: {err}") from None
+
+
+def _field(owner: str, obj: _Obj, key: str, convert: Callable[[Any], T]) -> T:
+    """``tryFromObj owner``: a required key, errors prefixed with the owner."""
+    try:
+        return _from_obj(obj, key, convert)
+    except _Fail as err:
+        raise _Fail(f"{owner}: {err}") from None
+
+
+def _or_default(obj: _Obj, key: str, convert: Callable[[Any], T], default: T) -> T:
+    """``tryFromObj ... `mplus` default``: missing or unreadable gives the default."""
+    if key not in obj:
+        return default
+    try:
+        return convert(obj[key])
+    except _Fail:
+        return default
+
+
+# ---------------------------------------------------------------------------
+# Instance policies (Ganeti's generated readers: other wording, no extra keys)
+
+
+def _record(value: Any, fields: tuple[tuple[str, Callable[[Any], Any]], ...]) -> list[Any]:
+    obj = _to_obj(value)
+    result = []
+    for key, convert in fields:
+        if key not in obj:
+            raise _Fail(f"key '{key}' not found, object contains only "
+                        f"{show_string_list(obj.keys)}")
+        try:
+            result.append(convert(obj[key]))
+        except _Fail as err:
+            raise _Fail(f"Can't parse value for '{key}': {err}") from None
+    allowed = sorted(key for key, _ in fields)
+    extra = sorted(set(obj.keys) - set(allowed))
+    if extra:
+        raise _Fail(f"Superfluous dictionary keys: {show_string_list(extra)}, "
+                    f"but only {show_string_list(allowed)} allowed.")
+    return result
+
+
+def _to_ispec(value: Any) -> ISpec:
+    return ISpec(*_record(value, (
+        ("memory-size", _to_int), ("cpu-count", _to_int), ("disk-size", _to_int),
+        ("disk-count", _to_int), ("nic-count", _to_int), ("spindle-use", _to_int),
+    )))
+
+
+def _to_minmax(value: Any) -> tuple[ISpec, ISpec]:
+    low, high = _record(value, (("min", _to_ispec), ("max", _to_ispec)))
+    return low, high
+
+
+def _to_ipolicy(value: Any) -> IPolicy:
+    minmax, std, templates, vcpu_ratio, spindle_ratio = _record(value, (
+        ("minmax", _list_of(_to_minmax)),
+        ("std", _to_ispec),
+        ("disk-templates", _list_of(_to_template)),
+        ("vcpu-ratio", _to_float),
+        ("spindle-ratio", _to_float),
+    ))
+    return IPolicy(minmax=minmax, std=std, disk_templates=templates,
+                   vcpu_ratio=vcpu_ratio, spindle_ratio=spindle_ratio)
+
+
+# ---------------------------------------------------------------------------
+# Groups, nodes, instances
+
+
+def _parse_group(uuid: str, value: Any) -> Group:
+    obj = _as_object(value)
+    owner = f"invalid data for group '{uuid}'"
+    name = _field(owner, obj, "name", _to_str)
+    policy = _field(owner, obj, "alloc_policy", _to_alloc_policy)
+    networks = _field(owner, obj, "networks", _to_str_list)
+    ipolicy = _field(owner, obj, "ipolicy", _to_ipolicy)
+    tags = _field(owner, obj, "tags", _to_str_list)
+    return Group(name=name, uuid=uuid, alloc_policy=policy, tags=tags, networks=networks,
+                 ipolicy=ipolicy)
+
+
+def _parse_node(name: str, value: Any, group_index: dict[str, int]) -> Node:
+    """One node; resource figures are only read (and required) when it is live.
+
+    A node is live when it is online and VM-capable; the solver sees it as
+    offline when it is not live or is drained.
+    """
+    obj = _as_object(value)
+    owner = f"invalid data for node '{name}'"
+    offline = _field(owner, obj, "offline", _to_bool)
+    drained = _field(owner, obj, "drained", _to_bool)
+    group_uuid = _field(owner, obj, "group", _to_str)
+    vm_capable = _owned(owner, lambda: _maybe_from_obj(obj, "vm_capable", _to_bool))
+    vm_capable = True if vm_capable is None else vm_capable
+    if group_uuid not in group_index:
+        raise _Fail(f"Unknown group '{group_uuid}' for node {name}")
+    ndparams = _as_object(_field(owner, obj, "ndparams", _any))
+    tags = _maybe_from_obj(obj, "tags", _to_str_list) or []
+    excl = _field(owner, ndparams, "exclusive_storage", _to_bool)
+    live = not offline and vm_capable
+
+    def live_field(key: str, convert: Callable[[Any], T], default: T) -> T:
+        return _field(owner, obj, key, convert) if live else default
+
+    if excl:
+        t_spindles = live_field("total_spindles", _to_int, 0)
+    else:
+        t_spindles = _field(owner, ndparams, "spindle_count", _to_int)
+    f_spindles = live_field("free_spindles", _to_int, 0)
+    t_mem = live_field("total_memory", _to_float, 0.0)
+    n_mem = live_field("reserved_memory", _to_int, 0)
+    f_mem = live_field("free_memory", _to_int, 0)
+    t_dsk = live_field("total_disk", _to_float, 0.0)
+    f_dsk = live_field("free_disk", _to_int, 0)
+    t_cpu = live_field("total_cpus", _to_float, 0.0)
+    n_cpu = live_field("reserved_cpus", _to_int, 0)
+    return Node(name=name, t_mem=t_mem, n_mem=n_mem, f_mem=f_mem, t_dsk=t_dsk, f_dsk=f_dsk,
+                t_cpu=t_cpu, n_cpu=n_cpu, offline=not live or drained,
+                group=group_index[group_uuid], t_spindles=t_spindles, f_spindles=f_spindles,
+                excl_storage=excl, tags=tags, drained=drained, vm_capable=vm_capable)
+
+
+def _parse_nic(instance: str, obj: _Obj) -> dict[str, str | None]:
+    """One NIC; only ``network`` matters to the solver, the rest is checked and kept."""
+    nic = {"mac": _maybe_from_obj(obj, "mac", _to_str),
+           "ip": _maybe_from_obj(obj, "ip", _to_str)}
+    mode = _maybe_from_obj(obj, "mode", _to_str)
+    if mode is not None and mode not in NIC_MODES:
+        raise _Fail(f"invalid NIC mode in instance {instance}")
+    nic["mode"] = mode
+    for key in ("link", "bridge", "network"):
+        nic[key] = _maybe_from_obj(obj, key, _to_str)
+    return nic
+
+
+def _parse_base_instance(name: str, obj: _Obj) -> Instance:
+    """The fields cluster instances and an allocation request share.
+
+    The result is not placed yet (``pnode``/``snode`` are -1).  A missing
+    or unknown ``admin_state`` means running, an unreadable ``forthcoming``
+    means false, as in Ganeti.
+    """
+    owner = f"invalid data for instance '{name}'"
+    dsk = _field(owner, obj, "disk_space_total", _to_int)
+    disks = [_as_object(disk) for disk in _as_array(_field(owner, obj, "disks", _any))]
+    sizes = [_field(owner, disk, "size", _to_int) for disk in disks]
+    spindles = [_owned(owner, lambda disk=disk: _maybe_from_obj(disk, "spindles", _to_int))
+                for disk in disks]
+    mem = _field(owner, obj, "memory", _to_int)
+    vcpus = _field(owner, obj, "vcpus", _to_int)
+    tags = _field(owner, obj, "tags", _to_str_list)
+    template = _field(owner, obj, "disk_template", _to_template)
+    spindle_use = _field(owner, obj, "spindle_use", _to_int)
+    nic_objects = [_as_object(nic) for nic in _as_array(_field(owner, obj, "nics", _any))]
+    nics = [_parse_nic(name, nic) for nic in nic_objects]
+    status = ADMIN_STATES.get(_or_default(obj, "admin_state", _to_str, "up"), "running")
+    forthcoming = _or_default(obj, "forthcoming", _to_bool, False)
+    return Instance(name=name, mem=mem, dsk=dsk, vcpus=vcpus, status=status,
+                    auto_balance=True, pnode=-1, snode=-1, template=template, tags=tags,
+                    spindle_use=spindle_use, disks=list(zip(sizes, spindles, strict=True)),
+                    forthcoming=forthcoming, nics=nics)
+
+
+def _node_name(value: Any) -> str:
+    """Ganeti's ``readEitherString``: only a real JSON string will do."""
+    if not isinstance(value, str):
+        raise _Fail("Wrong JSON type")
+    return value
+
+
+def _parse_instance(name: str, value: Any, node_index: dict[str, int]) -> Instance:
+    instance = _parse_base_instance(name, _as_object(value))
+    nodes = _from_obj(value, "nodes", _list_of(_any))
+    if not nodes:
+        raise _Fail(f"empty node list for instance {name}")
+    placement = [_node_name(node) for node in nodes[:2]]
+    for node in placement:
+        if node not in node_index:
+            raise _Fail(f"Unknown node '{node}' for instance {name}")
+    instance.pnode = node_index[placement[0]]
+    instance.snode = node_index[placement[1]] if len(placement) > 1 else -1
+    return instance
+
+
+def _name_index(names: list[str]) -> dict[str, int]:
+    """Ganeti's name maps: the last of duplicate names wins."""
+    return {name: index for index, name in enumerate(names)}
+
+
+class _Names:
+    """Ganeti's ``findByName``: a name must match exactly one element.
+
+    Each element answers to several names (nodes and instances: name and
+    alias, groups: name and UUID).
+    """
+
+    def __init__(self, names_per_element: list[tuple[str, ...]]) -> None:
+        self.owners: dict[str, set[int]] = {}
+        for index, names in enumerate(names_per_element):
+            for name in names:
+                self.owners.setdefault(name, set()).add(index)
+
+    def find(self, name: str) -> int:
+        found = self.owners.get(name, set())
+        if len(found) != 1:
+            raise _Fail(f"Wrong number of elems found with name {name}")
+        return next(iter(found))
+
+
+# ---------------------------------------------------------------------------
+# The request
+
+
+def _parse_allocate(owner: str, request: _Obj, group_name: Callable[[], str | None],
+                    entry: _Obj) -> Allocate:
+    """An allocation (``allocate`` or one ``multi-allocate`` entry), in Ganeti's order.
+
+    ``group_name`` reads the group name from wherever the request type keeps it;
+    it is read after the instance name, as Ganeti does.
+    """
+    name = _field(owner, entry, "name", _to_str)
+    group = group_name()
+    restrict = (_maybe_from_obj(request, "restrict-to-nodes", _to_str_list)
+                if entry is request else None)
+    required = _field(owner, entry, "required_nodes", _to_int)
+    instance = _parse_base_instance(name, entry)
+    return Allocate(instance=instance, required_nodes=required, group_name=group,
+                    restrict_to=restrict)
+
+
+def _parse_request_body(request: _Obj, data: ClusterData,
+                        instance_index: dict[str, int]) -> Request:
+    owner = "invalid request dict"
+    kind = _field(owner, request, "type", _to_str)
+    suffix = common_suffix([n.name for n in data.nodes] + [i.name for i in data.instances])
+
+    def aliased(names: list[str]) -> _Names:
+        return _Names([(name, name[:len(name) - len(suffix)]) for name in names])
+
+    def existing(name: str) -> int:
+        if name not in instance_index:
+            raise _Fail(f"Unknown instance '{name}'")
+        return instance_index[name]
+
+    def outer_group() -> str | None:
+        return _maybe_from_obj(request, "group_name", _to_str)
+
+    if kind == "allocate":
+        return _parse_allocate(owner, request, outer_group, request)
+    if kind == "relocate":
+        instance = existing(_field(owner, request, "name", _to_str))
+        required = _field(owner, request, "required_nodes", _to_int)
+        nodes = aliased([n.name for n in data.nodes])
+        relocate_from = [nodes.find(name)
+                         for name in _field(owner, request, "relocate_from", _to_str_list)]
+        return Relocate(instance=instance, required_nodes=required,
+                        relocate_from=relocate_from)
+    if kind == "change-group":
+        instances = aliased([i.name for i in data.instances])
+        moved = [instances.find(name)
+                 for name in _field(owner, request, "instances", _to_str_list)]
+        groups = _Names([(g.name, g.uuid) for g in data.groups])
+        targets = [groups.find(name)
+                   for name in _field(owner, request, "target_groups", _to_str_list)]
+        return ChangeGroup(instances=moved, target_groups=targets)
+    if kind == "node-evacuate":
+        instances = aliased([i.name for i in data.instances])
+        moved = [instances.find(name)
+                 for name in _field(owner, request, "instances", _to_str_list)]
+        mode = _field(owner, request, "evac_mode", _to_evac_mode)
+        return NodeEvacuate(instances=moved, mode=mode)
+    if kind == "multi-allocate":
+        entries = _field(owner, request, "instances", _list_of(_to_obj))
+        allocations = [_parse_allocate(owner, request, outer_group, entry)
+                       for entry in entries]
+        # Ganeti reads the outer group name once per entry: never without entries.
+        return MultiAllocate(entries=allocations,
+                             group_name=allocations[0].group_name if allocations else None)
+    if kind == "allocate-secondary":
+        return AllocateSecondary(instance=existing(_field(owner, request, "name", _to_str)))
+    raise _Fail(f"Invalid request type '{kind}'")
+
+
+def _parse_document(text: str) -> IAllocInput:
+    try:
+        document = _decode(text)
+    except _Fail as err:
+        raise _Fail(f"Parsing input IAllocator message: {err}") from None
+    if not isinstance(document, _Obj):
+        raise _Fail("Parsing input IAllocator message: Unable to read JSObject")
+    owner = "invalid iallocator message"
+    request = _field(owner, document, "request", _to_obj)
+
+    group_pairs = _field(owner, document, "nodegroups", _to_obj).pairs
+    groups = [_parse_group(uuid, value) for uuid, value in group_pairs]
+    group_index = _name_index([uuid for uuid, _ in group_pairs])
+
+    node_pairs = _field(owner, document, "nodes", _to_obj).pairs
+    nodes = [_parse_node(name, value, group_index) for name, value in node_pairs]
+    node_index = _name_index([name for name, _ in node_pairs])
+
+    instance_pairs = _field(owner, document, "instances", _to_obj).pairs
+    instances = [_parse_instance(name, value, node_index) for name, value in instance_pairs]
+    instance_index = _name_index([name for name, _ in instance_pairs])
+
+    cluster_tags = _field(owner, document, "cluster_tags", _to_str_list)
+    hypervisors = _field(owner, document, "enabled_hypervisors", _list_of(_to_hypervisor))
+    hypervisor = hypervisors[0] if hypervisors else None
+    for node in nodes:
+        node.hypervisor = hypervisor
+    # The request's cluster-wide "ipolicy" is not read: the default policy applies.
+    data = ClusterData(groups=groups, nodes=nodes, instances=instances,
+                       cluster_tags=cluster_tags)
+    body = _parse_request_body(request, data, instance_index)
+    return IAllocInput(data=data, request=body, hypervisor=hypervisor)
+
+
+def parse_request(text: str) -> IAllocInput:
+    """Parse an iallocator request document (spec §2.3).
+
+    Raises ``DataError`` with the message Ganeti's hail prints after
+    ``Error: `` for the same document.
+    """
+    try:
+        return _parse_document(text)
+    except _Fail as err:
+        raise DataError(str(err)) from None
+
+
+def load_request(path: str) -> IAllocInput:
+    """Read and parse a request file; ``-`` reads standard input.
+
+    A file that cannot be read raises ``RequestFileError`` with the runtime's
+    wording (``PATH: openFile: does not exist (...)``); a bad document raises
+    ``DataError`` as ``parse_request`` does.
+    """
+    if path != "-":
+        return parse_request(read_file(path, RequestFileError))
+    try:
+        text = sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestFileError(
+            "<stdin>: hGetContents: invalid argument (invalid byte sequence)") from None
+    except OSError as err:
+        raise RequestFileError(f"<stdin>: hGetContents: {io_error_text(err)}") from None
+    return parse_request(text)

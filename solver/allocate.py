@@ -1,0 +1,398 @@
+"""Placing a new instance: Ganeti's tryAlloc and its multi-group wrapper (spec §5.2).
+
+A candidate is one node (single-node templates) or a (primary, secondary)
+pair.  Single candidates are scored by full recomputation, pairs by Ganeti's
+incremental statistics (§3.4) - the two paths round differently and the
+printed scores and tie-breaks follow each one's bits.  Candidates of one
+primary (or all single nodes) are sorted by score, last tried first among
+equals, and the first that keeps the cluster globally N+1 redundant wins
+(``solver.globaln1``); across primaries the lower score wins, a tie going to
+the later primary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from solver import cluster as C
+from solver.jit import njit
+from solver.metrics import (
+    AGG_MAP,
+    AGG_OFF,
+    AGG_STD,
+    AGGREGATION,
+    N_METRICS,
+    WEIGHTS,
+    exact_score,
+    map_value,
+    metric_table,
+    node_values,
+)
+from solver.moves import loc_common, unmet
+from solver.nodeops import add_pri, add_sec
+from solver.records import Instance, IPolicy
+from solver.simulate import Simulator
+
+NO_SOLUTION = "No valid allocation solutions, failure reasons: "
+
+
+# ---- policy --------------------------------------------------------------------
+
+def policy_failure(inst: Instance, pol: IPolicy, excl: bool) -> int:
+    """instMatchesPolicy: OK, or the failure mode of the first min/max pair."""
+    first = C.OK
+    for i, (lo, hi) in enumerate(pol.minmax):
+        r = _spec_failure(inst, lo, excl, below=True)
+        if r == C.OK:
+            r = _spec_failure(inst, hi, excl, below=False)
+        if r == C.OK:
+            break
+        if i == 0:
+            first = r
+    else:
+        if pol.minmax:
+            return first
+    if inst.template not in pol.disk_templates:
+        return C.FAIL_DISK
+    return C.OK
+
+
+def _spec_failure(inst: Instance, spec, excl: bool, below: bool) -> int:
+    def bad(value: int, bound: int) -> bool:
+        return value < bound if below else value > bound
+
+    if bad(inst.mem, spec.mem):
+        return C.FAIL_MEM
+    if any(bad(size, spec.disk_size) for size, _ in inst.disks):
+        return C.FAIL_DISK
+    if bad(inst.vcpus, spec.cpu):
+        return C.FAIL_CPU
+    if excl:
+        spn = [s for _, s in inst.disks]
+        if any(s is None for s in spn) or bad(sum(spn), spec.spindle_use):
+            return C.FAIL_SPINDLES
+    elif bad(inst.spindle_use, spec.spindle_use):
+        return C.FAIL_SPINDLES
+    if inst.template != "diskless" and bad(len(inst.disks), spec.disk_count):
+        return C.FAIL_DISKCOUNT
+    return C.OK
+
+
+# ---- solutions -----------------------------------------------------------------
+
+@dataclass
+class AllocSolution:
+    """Ganeti's AllocSolution: failure counts, successes, the chosen placement."""
+
+    failures: list[int] = field(default_factory=list)
+    allocs: int = 0
+    score: float = math.inf
+    nodes: tuple[int, ...] | None = None
+    log: list[str] = field(default_factory=list)
+
+    def add(self, other: AllocSolution) -> None:
+        """sumAllocs: the other (later) solution wins ties."""
+        self.failures += other.failures
+        self.allocs += other.allocs
+        if other.nodes is not None and (self.nodes is None or not self.score < other.score):
+            self.score, self.nodes = other.score, other.nodes
+
+    def reasons(self) -> str:
+        counts = [self.failures.count(m) for m in range(len(C.FAIL_MODES))]
+        return ", ".join("%s: %d" % (C.FAIL_MODES[m], c) for m, c in enumerate(counts) if c)
+
+    def describe(self, names: Sequence[str], fmt: Callable[[object], str] | None = None) -> str:
+        """solutionDescription's line for this solution."""
+        if self.nodes is None:
+            return NO_SOLUTION + (self.reasons() if self.failures else "unknown reasons")
+        metric = fmt(self.score) if fmt else "%.8f" % self.score
+        return "score: %s, successes %d, failures %d (%s) for node(s) %s" % (
+            metric, self.allocs, len(self.failures), self.reasons(),
+            "/".join(names[n] for n in self.nodes))
+
+
+def collapse(cands: list[tuple[float, tuple[int, ...]]], failures: list[int],
+             is_good: Callable[[tuple[int, ...]], bool]) -> AllocSolution:
+    """collectionToSolution: best first (last tried first among equals), then filter."""
+    order = sorted(reversed(cands), key=lambda c: c[0])
+    sol = AllocSolution(failures=list(failures), allocs=len(cands))
+    for score, nodes in order:
+        if is_good(nodes):
+            sol.score, sol.nodes = score, nodes
+            break
+        sol.failures.append(C.FAIL_N1)
+        sol.allocs -= 1
+    return sol
+
+
+# ---- scoring -------------------------------------------------------------------
+
+@njit()
+def _stats(nd, nodes, stat_n, stat_s, stat_v) -> int:
+    """compClusterStatistics over ``nodes``: (n, s, var) or sums per metric."""
+    work = np.empty((N_METRICS, nodes.shape[0]))
+    online = np.empty(nodes.shape[0], dtype=np.bool_)
+    n_on = metric_table(nd, nodes, np.zeros(1, np.int64), np.zeros((1, nd.shape[0])), 0,
+                        work, online)
+    for i in range(N_METRICS):
+        agg = AGGREGATION[i]
+        if agg == AGG_STD:
+            n = 0.0
+            s = 0.0
+            for j in range(nodes.shape[0]):
+                if online[j]:
+                    n = n + 1.0
+                    s = s + work[i, j]
+            mean = s / n
+            nv = 0.0
+            for j in range(nodes.shape[0]):
+                if online[j]:
+                    d = work[i, j] - mean
+                    nv = nv + d * d
+            stat_n[i] = n
+            stat_s[i] = s
+            stat_v[i] = nv / n
+        else:
+            want = agg != AGG_OFF
+            s = 0.0
+            for j in range(nodes.shape[0]):
+                if online[j] == want:
+                    s = s + work[i, j]
+            stat_s[i] = s
+    return n_on
+
+
+@njit()
+def _update(stat_n, stat_s, stat_v, old, new, online) -> None:
+    """updateStatistics for one node going from ``old`` to ``new`` values."""
+    for i in range(N_METRICS):
+        agg = AGGREGATION[i]
+        if agg == AGG_MAP or (agg == AGG_OFF) == online:
+            continue
+        x = old[i]
+        y = new[i]
+        if agg == AGG_STD:
+            n = stat_n[i]
+            s = stat_s[i]
+            ds = y - x
+            dss = y * y - x * x
+            dnnvar = (n * dss - 2.0 * s * ds) - ds * ds
+            stat_s[i] = s + ds
+            stat_v[i] = max(0.0, stat_v[i] + dnnvar / (n * n))
+        else:
+            stat_s[i] = stat_s[i] + (y - x)
+
+
+@njit()
+def _stats_score(stat_s, stat_v, map_val) -> float:
+    total = 0.0
+    for i in range(N_METRICS):
+        agg = AGGREGATION[i]
+        if agg == AGG_STD:
+            v = math.sqrt(stat_v[i])
+        elif agg == AGG_MAP:
+            v = map_val
+        else:
+            v = stat_s[i]
+        total = total + WEIGHTS[i] * v
+    return total
+
+
+@njit()
+def pair_scores(rows, peers, it, k, p, new_p, ss, stat_n, stat_s, stat_v, map_val,
+                out_r, out_score) -> None:
+    """Score every (p, s) for s in ``ss`` with the incremental statistics.
+
+    ``new_p`` is p's buffer after addPri; each s gets a strict addSec.
+    """
+    nf = rows.shape[1]
+    old = np.empty(N_METRICS)
+    new = np.empty(N_METRICS)
+    node_values(rows[p], old)
+    node_values(new_p, new)
+    sn = stat_n.copy()
+    s1 = stat_s.copy()
+    sv = stat_v.copy()
+    p_on = rows[p, C.OFFLINE] == 0.0
+    _update(sn, s1, sv, old, new, p_on)
+    buf = np.empty(nf)
+    for j in range(ss.shape[0]):
+        s = ss[j]
+        for f in range(nf):
+            buf[f] = rows[s, f]
+        r = add_sec(buf, it, k, peers[s, p], False, False)
+        out_r[j] = r
+        if r != C.OK:
+            continue
+        n2 = sn.copy()
+        t1 = s1.copy()
+        v2 = sv.copy()
+        node_values(rows[s], old)
+        node_values(buf, new)
+        _update(n2, t1, v2, old, new, rows[s, C.OFFLINE] == 0.0)
+        out_score[j] = _stats_score(t1, v2, map_val)
+
+
+class Allocator:
+    """tryAlloc for one new instance on a Simulator's state."""
+
+    def __init__(self, sim: Simulator, k: int, inst: Instance, force: bool,
+                 capacity: Callable[[int, tuple[int, ...]], bool] | None) -> None:
+        self.sim = sim
+        self.k = k
+        self.inst = inst
+        self.force = force
+        self.capacity = capacity  # global N+1 predicate, None = no checks
+
+    def _lex_gain(self, ctx, n: int, scoring_on: np.ndarray) -> float:
+        """Location-exclusion value gained when k becomes a primary of n."""
+        st, k = self.sim.state, self.k
+        ia = st.inst
+        if ia.forthcoming[k] or not scoring_on[n]:
+            return 0.0
+        d = 0.0
+        for j in range(ia.excl_ptr[k], ia.excl_ptr[k + 1]):
+            t = ia.excl_ids[j]
+            for loc in np.flatnonzero(st.node_loc[n]):
+                if ctx.lex_counts[loc, t] >= 1:
+                    d += 1.0
+        return d
+
+    def _add_primary(self, ctx, n: int, loc_score: int):
+        """addPriEx on a copy of node n plus the tag and location bookkeeping."""
+        st, k = self.sim.state, self.k
+        buf = self.sim.rows[n].copy()
+        tag_reject = any(st.ptags[n, st.inst.excl_ids[j]] > 0
+                         for j in range(st.inst.excl_ptr[k], st.inst.excl_ptr[k + 1]))
+        r = add_pri(buf, self.sim.it, k, self.force, tag_reject)
+        if r != C.OK:
+            return r, None
+        for j in range(st.inst.excl_ptr[k], st.inst.excl_ptr[k + 1]):
+            if st.ptags[n, st.inst.excl_ids[j]] >= 1:
+                buf[C.CONFLICTS] += 1.0
+        if not st.inst.forthcoming[k]:
+            buf[C.LOC_SCORE] += loc_score + unmet(ctx, k, n)
+        return C.OK, buf
+
+    def single(self, nodes: Sequence[int], scoring: np.ndarray) -> AllocSolution:
+        """tryAlloc over single nodes, scored by full recomputation over ``scoring``."""
+        st = self.sim.state
+        ctx = self.sim.ctx(scoring)
+        on = self._scoring_online(scoring)
+        base_map = map_value(ctx.lex_counts)
+        work = np.empty((N_METRICS, len(scoring)))
+        online = np.empty(len(scoring), dtype=np.bool_)
+        detail = np.empty(N_METRICS)
+        cands, fails = [], []
+        for n in nodes:
+            r = policy_failure(self.inst, st.node_policy[n], bool(st.node[C.EXCL, n]))
+            buf = None
+            if r == C.OK:
+                r, buf = self._add_primary(ctx, n, 0)
+            if r != C.OK:
+                fails.append(r)
+                continue
+            score = exact_score(st.node, scoring, np.array([n], dtype=np.int64), buf[None],
+                                1, base_map + self._lex_gain(ctx, n, on), work, online,
+                                detail)
+            cands.append((score, (n,)))
+        return collapse(cands, fails, self._good)
+
+    def pairs(self, pairs: Sequence[tuple[int, Sequence[int]]],
+              scoring: np.ndarray) -> AllocSolution:
+        """tryAlloc over (primary, [secondaries]) with the incremental statistics."""
+        st = self.sim.state
+        ctx = self.sim.ctx(scoring)
+        on = self._scoring_online(scoring)
+        base_map = map_value(ctx.lex_counts)
+        stat_n, stat_s, stat_v = np.zeros(N_METRICS), np.zeros(N_METRICS), np.zeros(N_METRICS)
+        n_on = _stats(st.node, scoring, stat_n, stat_s, stat_v)
+        total = AllocSolution()
+        for p, ss in pairs:
+            ss = np.asarray(ss, dtype=np.int64)
+            r = policy_failure(self.inst, st.node_policy[p], bool(st.node[C.EXCL, p]))
+            if r != C.OK:
+                total.add(AllocSolution(failures=[r] * len(ss)))
+                continue
+            # the location score depends on s; without location tags it is 0
+            groups = self._by_location(p, ss)
+            cands, fails = [], []
+            results = {}
+            for ls, members in groups:
+                r, new_p = self._add_primary(ctx, p, ls)
+                if r != C.OK:
+                    for s in members:
+                        results[s] = (r, 0.0)
+                    continue
+                out_r = np.empty(len(members), dtype=np.int64)
+                out_s = np.empty(len(members))
+                if n_on:
+                    pair_scores(self.sim.rows, st.peers, self.sim.it, self.k, p, new_p,
+                                members, stat_n, stat_s, stat_v,
+                                base_map + self._lex_gain(ctx, p, on), out_r, out_s)
+                else:
+                    self._no_stats(p, new_p, members, out_r, out_s)
+                for s, rr, sc in zip(members, out_r, out_s, strict=True):
+                    results[int(s)] = (int(rr), float(sc))
+            for s in ss:
+                rr, sc = results[int(s)]
+                if rr == C.OK:
+                    cands.append((sc, (p, int(s))))
+                else:
+                    fails.append(rr)
+            total.add(collapse(cands, fails, self._good))
+        return total
+
+    def _no_stats(self, p, new_p, members, out_r, out_s) -> None:
+        """No online node is scored: every metric is absent and the score is 0."""
+        for j, s in enumerate(members):
+            buf = self.sim.rows[s].copy()
+            out_r[j] = add_sec(buf, self.sim.it, self.k, self.sim.state.peers[s, p], False,
+                               False)
+            out_s[j] = 0.0
+
+    def _by_location(self, p: int, ss: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Secondaries grouped by the pair's location score, in trial order per group."""
+        st = self.sim.state
+        if st.node_loc.shape[1] == 0:
+            return [(0, ss)]
+        ctx = self.sim.ctx()
+        scores = np.array([loc_common(ctx, p, int(s)) for s in ss], dtype=np.int64)
+        return [(int(v), ss[scores == v]) for v in np.unique(scores)]
+
+    def _scoring_online(self, scoring: np.ndarray) -> np.ndarray:
+        st = self.sim.state
+        on = np.zeros(st.n_nodes, dtype=np.bool_)
+        on[scoring] = st.node[C.OFFLINE, scoring] == 0.0
+        return on
+
+    def _good(self, nodes: tuple[int, ...]) -> bool:
+        return self.capacity is None or self.capacity(self.k, nodes)
+
+    def commit(self, nodes: tuple[int, ...], with_location: bool = True) -> None:
+        """Apply the chosen placement to the simulator's state.
+
+        Dedicated allocation places the instance without its location score
+        (``with_location`` False), as Ganeti does there.
+        """
+        st = self.sim.state
+        ctx = self.sim.ctx()
+        p = nodes[0]
+        s = nodes[1] if len(nodes) > 1 else -1
+        ls = loc_common(ctx, p, s) if s >= 0 and with_location else 0
+        r, new_p = self._add_primary(ctx, p, ls)
+        assert r == C.OK, "a chosen allocation must apply"
+        bufs = [new_p]
+        idx = [p]
+        if s >= 0:
+            new_s = self.sim.rows[s].copy()
+            r = add_sec(new_s, self.sim.it, self.k, st.peers[s, p], False, False)
+            assert r == C.OK, "a chosen allocation must apply"
+            bufs.append(new_s)
+            idx.append(s)
+        self.sim.commit_alloc(self.k, p, s, np.array(bufs), np.array(idx, dtype=np.int64),
+                              len(idx), ls)

@@ -1,0 +1,170 @@
+"""hail on its own (no Ganeti needed): every request type, options, bad input, JIT twin.
+
+The answers are checked for what they must mean (the instance lands on live nodes of one
+group with room for it, evacuated nodes are emptied, the state file changes), and the
+compiled kernels must give byte-identical answers to the plain-Python ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import GANETI_FIXTURES, REPO, requires_shared
+
+from fixtures.generator import GenParams, generate
+from fixtures.requests import random_requests, request_json
+from htools.backends.text import load_text
+
+
+def hail(args: list[str], jit: str = "0", stdin: str | None = None) -> tuple[int, str, str]:
+    env = {**os.environ, "HTOOLS_JIT": jit, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "htools.cli.hail", *args], input=stdin,
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def answer(args: list[str], **kw) -> dict:
+    rc, out, err = hail(args, **kw)
+    assert rc == 0, err
+    assert "Traceback" not in err
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    return generate(GenParams(nodes=10, instances=40, groups=2, fill=0.2), 3)
+
+
+def _request(tmp_path: Path, cluster, req: dict) -> str:
+    path = tmp_path / "req.json"
+    path.write_text(request_json(cluster, req), encoding="utf-8")
+    return str(path)
+
+
+def _new(name: str, template: str, mem: int = 1024) -> dict:
+    return {"name": name, "memory": mem, "vcpus": 1, "disk_space_total": 10240,
+            "disks": [{"size": 10240, "mode": "rw"}], "disk_template": template,
+            "spindle_use": 1, "tags": [], "nics": [],
+            "required_nodes": 2 if template == "drbd" else 1}
+
+
+def test_allocate_drbd_places_on_two_live_nodes_of_one_group(tmp_path, cluster) -> None:
+    ans = answer([_request(tmp_path, cluster, {"type": "allocate", **_new("x", "drbd")})])
+    assert ans["success"], ans["info"]
+    p, s = ans["result"]
+    nodes = {n.name: n for n in cluster.nodes}
+    assert p != s and nodes[p].group == nodes[s].group
+    assert not nodes[p].offline and not nodes[s].offline
+    assert ans["info"].startswith("Request successful: Selected group: ")
+
+
+def test_allocate_too_big_fails_with_reasons(tmp_path, cluster) -> None:
+    req = {"type": "allocate", **_new("x", "plain", mem=10 ** 7)}
+    ans = answer([_request(tmp_path, cluster, req)])
+    assert not ans["success"] and ans["result"] == []
+    assert "No valid allocation solutions, failure reasons: FailMem" in ans["info"]
+
+
+def test_multi_allocate_accounts_for_earlier_entries(tmp_path, cluster) -> None:
+    entries = [_new(f"m{j}", "plain", mem=2048) for j in range(4)]
+    ans = answer([_request(tmp_path, cluster, {"type": "multi-allocate", "instances": entries})])
+    done, failed = ans["result"]
+    assert len(done) + len(failed) == 4
+    assert ans["info"] == "Request successful: %d instances failed to allocate and %d were " \
+        "allocated successfully" % (len(failed), len(done))
+
+
+def test_node_evacuate_moves_off_the_nodes(tmp_path, cluster) -> None:
+    drbd = [i for i in cluster.instances if i.template == "drbd"][:2]
+    req = {"type": "node-evacuate", "instances": [i.name for i in drbd], "evac_mode": "all"}
+    moved, failed, jobs = answer([_request(tmp_path, cluster, req)])["result"]
+    assert len(moved) + len(failed) == 2 and len(jobs) == len(moved)
+    old = {i.name: {cluster.nodes[i.pnode].name, cluster.nodes[i.snode].name} for i in drbd}
+    for name, _group, nodes in moved:
+        assert not set(nodes) & old[name]
+    for job in jobs:
+        assert {op["OP_ID"] for op in job} <= {"OP_INSTANCE_MIGRATE",
+                                               "OP_INSTANCE_REPLACE_DISKS"}
+
+
+def test_relocate_returns_a_new_secondary(tmp_path, cluster) -> None:
+    inst = next(i for i in cluster.instances if i.template == "drbd")
+    req = {"type": "relocate", "name": inst.name, "required_nodes": 1,
+           "relocate_from": [cluster.nodes[inst.snode].name]}
+    ans = answer([_request(tmp_path, cluster, req)])
+    assert ans["success"], ans["info"]
+    assert ans["result"] != [cluster.nodes[inst.snode].name]
+    assert ans["result"] != [cluster.nodes[inst.pnode].name]
+
+
+def test_relocate_wrong_node_is_refused(tmp_path, cluster) -> None:
+    inst = next(i for i in cluster.instances if i.template == "drbd")
+    req = {"type": "relocate", "name": inst.name, "required_nodes": 1,
+           "relocate_from": [cluster.nodes[inst.pnode].name]}
+    ans = answer([_request(tmp_path, cluster, req)])
+    assert not ans["success"]
+    assert "excluded nodes not equal to instance's secondary" in ans["info"]
+
+
+def test_change_group_moves_to_the_other_group(tmp_path, cluster) -> None:
+    inst = next(i for i in cluster.instances if i.template == "drbd")
+    req = {"type": "change-group", "instances": [inst.name], "target_groups": []}
+    moved, failed, _ = answer([_request(tmp_path, cluster, req)])["result"]
+    if moved:
+        assert moved[0][1] != cluster.groups[cluster.nodes[inst.pnode].group].name
+    else:
+        assert failed and failed[0][0] == inst.name
+
+
+@pytest.mark.parametrize("req_kind", range(8))
+def test_compiled_kernels_answer_like_plain_python(tmp_path, req_kind: int) -> None:
+    cluster = generate(GenParams(nodes=12, instances=60, groups=2, exclusion=2,
+                                 locations=2), 5)
+    req = random_requests(cluster, 5)[req_kind]
+    path = _request(tmp_path, cluster, req)
+    assert hail([path], jit="1") == hail([path], jit="0")
+
+
+def test_save_writes_state_before_and_after(tmp_path, cluster) -> None:
+    path = _request(tmp_path, cluster, {"type": "allocate", **_new("x", "drbd")})
+    base = tmp_path / "state"
+    rc, out, err = hail(["-S", str(base), path])
+    assert rc == 0 and json.loads(out)["success"]
+    pre = load_text(str(base) + ".pre-ialloc")
+    post = load_text(str(base) + ".post-ialloc")
+    assert len(post.instances) == len(pre.instances) + 1
+    assert "The cluster state after iallocator run has been written" in err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "Error: Parsing input IAllocator message: Invalid JSON"),
+    ("[]", "Error: Parsing input IAllocator message: Unable to read JSObject"),
+    ("{}", "Error: invalid iallocator message: key 'request' not found"),
+])
+def test_bad_requests_exit_1_without_traceback(text: str, message: str) -> None:
+    rc, out, err = hail(["-"], stdin=text)
+    assert rc == 1 and out == ""
+    assert err.startswith(message) and "Traceback" not in err
+
+
+def test_arguments_are_checked() -> None:
+    assert hail([])[0] == 1
+    assert hail(["a", "b"])[2] == "Error: Only one argument is accepted (the input file)\n"
+
+
+@requires_shared
+def test_allocate_secondary_fixture() -> None:
+    ans = answer([str(GANETI_FIXTURES / "hail-alloc-secondary.json")])
+    assert ans["result"] == "node-2-2"
+
+
+@requires_shared
+def test_dedicated_fixture_uses_lost_allocations() -> None:
+    ans = answer([str(GANETI_FIXTURES / "hail-alloc-dedicated-1.json")])
+    assert ans["result"] == ["node2-quarter"]
+    assert "score: ([0,0,1],20490)" in ans["info"]

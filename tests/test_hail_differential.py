@@ -1,0 +1,77 @@
+"""hail, ours against Ganeti's: same exit code, stdout and stderr, byte for byte.
+
+Requests come from Ganeti's own ``hail-*.json`` fixtures (in ../shared) under the options
+that change the answer, and from ``fixtures.requests`` over generated clusters: new
+instances of each template, multi-allocations, relocations, evacuations in every mode and
+group changes, on clusters with several groups, offline nodes, exclusion and location tags.
+The ``-v -v`` request dump (Haskell ``show`` of Ganeti's internal records) is not compared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import GANETI_FIXTURES, GANETI_HAIL, assert_same_output, requires_shared, run_tool
+
+from fixtures.generator import GenParams, generate
+from fixtures.requests import random_requests, request_json
+
+pytestmark = [pytest.mark.ganeti, pytest.mark.skipif(
+    not GANETI_HAIL.is_file(),
+    reason=f"Ganeti's hail missing: {GANETI_HAIL} (apt-get install ganeti-htools-3.0)")]
+
+OPTION_SETS = [[], ["--no-capacity-checks"], ["--ignore-soft-errors"], ["-p"],
+               ["--restrict-allocation-to=node1,node2"]]
+FIXTURES = sorted(p.name for p in GANETI_FIXTURES.glob("hail-*.json")) \
+    if GANETI_FIXTURES.is_dir() else []
+
+SHAPES = [
+    GenParams(nodes=6, instances=20),
+    GenParams(nodes=8, instances=30, groups=2),
+    GenParams(nodes=10, instances=40, exclusion=2, locations=2),
+    GenParams(nodes=8, instances=30, offline_nodes=1, skew=0.9),
+    GenParams(nodes=12, instances=60, groups=3,
+              mix=(("drbd", 0.6), ("plain", 0.2), ("ext", 0.2))),
+    GenParams(nodes=9, instances=45, forthcoming=0.1, down=0.3, fill=0.8),
+]
+
+
+def _compare(args: list[str]) -> None:
+    theirs = run_tool(["hail", *args], ours=False)
+    ours = run_tool(["hail", *args], ours=True)
+    assert_same_output(theirs, ours)
+
+
+@requires_shared
+@pytest.mark.parametrize("options", OPTION_SETS, ids=" ".join)
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_ganeti_fixtures(fixture: str, options: list[str]) -> None:
+    _compare([*options, str(GANETI_FIXTURES / fixture)])
+
+
+def _generated(shape: int, seed: int, tmp_path: Path) -> list[Path]:
+    cluster = generate(SHAPES[shape], seed)
+    paths = []
+    for j, req in enumerate(random_requests(cluster, seed)):
+        path = tmp_path / f"{req['type']}-{j}.json"
+        path.write_text(request_json(cluster, req), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("shape", range(len(SHAPES)))
+def test_generated_requests(shape: int, seed: int, tmp_path: Path) -> None:
+    for path in _generated(shape, seed, tmp_path):
+        for options in ([], ["--no-capacity-checks"]):
+            _compare([*options, str(path)])
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("seed", range(2, 30))
+@pytest.mark.parametrize("shape", range(len(SHAPES)))
+def test_generated_requests_many(shape: int, seed: int, tmp_path: Path) -> None:
+    for path in _generated(shape, seed, tmp_path):
+        for options in ([], ["--no-capacity-checks"], ["--ignore-soft-errors"]):
+            _compare([*options, str(path)])

@@ -84,41 +84,41 @@ class _Fail(Exception):
 # JSON text, decoded as Text.JSON's decodeStrict decodes it
 
 
-class _Obj(tuple):
-    """A JSON object as Ganeti sees it: an association list of (key, value) pairs.
+class _Obj:
+    """A JSON object as Ganeti sees it: an association list.
 
-    Every key is kept in document order, duplicates included (for the
-    ``object contains only [...]`` messages); lookups find the first of
-    duplicate keys, like Haskell's ``lookup``.  A tuple subclass is built by
-    the JSON decoder in C; the lookup table is made on first use.
+    ``pairs`` keeps every key in document order, duplicates included (for
+    the ``object contains only [...]`` messages); lookups find the first of
+    duplicate keys, like Haskell's ``lookup``.  The lookup table is built on
+    first use: decoding creates many objects, and construction stays cheap.
     """
 
-    @property
-    def pairs(self) -> tuple[tuple[str, Any], ...]:
-        return self
+    __slots__ = ("pairs", "_table")
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        self.pairs = pairs
+        self._table: dict[str, Any] | None = None
 
     @property
     def keys(self) -> list[str]:
-        return [key for key, _ in self]
+        return [key for key, _ in self.pairs]
 
-    @property
-    def _first(self) -> dict[str, Any]:
-        table = self.__dict__.get("table")
-        if table is None:
-            table = dict(self)
-            if len(table) != len(self):  # repeated keys: the first one counts
-                table = dict(reversed(self))
-            self.__dict__["table"] = table
-        return table
+    def table(self) -> dict[str, Any]:
+        """Key -> value, the first of repeated keys winning."""
+        if self._table is None:
+            self._table = dict(self.pairs)
+            if len(self._table) != len(self.pairs):  # repeated keys: the first one counts
+                self._table = dict(reversed(self.pairs))
+        return self._table
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._first
+    def __contains__(self, key: str) -> bool:
+        return key in self.table()
 
-    def __getitem__(self, key: str) -> Any:  # type: ignore[override]
-        return self._first[key]
+    def __getitem__(self, key: str) -> Any:
+        return self.table()[key]
 
     def get(self, key: str) -> Any:
-        return self._first.get(key)
+        return self.table().get(key)
 
 
 _TOP_LEVEL = "Invalid JSON: a JSON text a serialized object or array at the top level."
@@ -509,6 +509,7 @@ def _as_array(value: Any) -> list[Any]:
 # Text.JSON.Pretty's rendering of a value (HughesPJ, 100 columns, ribbon 1.5)
 
 _LINE_LENGTH = 100
+_MAX_PRINTED_DIGITS = 10 ** 6
 _RIBBON = 67  # round(100 / 1.5): at most this much text per line after its indentation
 
 
@@ -535,8 +536,9 @@ def _pp_atom(value: Any) -> str:
         return _pp_string(value)
     if isinstance(value, int):
         return str(value)
-    if value == value.to_integral_value() and value.adjusted() < _MAX_INT_DIGITS:
-        return str(int(value))
+    # Whole numbers print all their digits (up to a sanity limit Ganeti lacks).
+    if value.adjusted() < _MAX_PRINTED_DIGITS and value == value.to_integral_value():
+        return "0" if value.is_zero() else format(value.to_integral_value(), "f")
     return show_double(_to_float(value))
 
 
@@ -547,12 +549,35 @@ def _pp_items(value: list[Any] | _Obj) -> Iterator[tuple[str, Any]]:
     return ((_pp_string(key) + ": ", element) for key, element in value.pairs)
 
 
+def _brackets(value: list[Any] | _Obj) -> tuple[str, str]:
+    return ("[", "]") if isinstance(value, list) else ("{", "}")
+
+
 def _one_line(value: Any) -> str:
-    if isinstance(value, (list, _Obj)):
-        opening, closing = ("[", "]") if isinstance(value, list) else ("{", "}")
-        return opening + ", ".join(prefix + _one_line(element)
-                                   for prefix, element in _pp_items(value)) + closing
-    return _pp_atom(value)
+    """The value laid out on a single line; iterative, so any nesting depth will do."""
+    out: list[str] = []
+    # per open container: its remaining elements, its closing bracket, "no element yet"
+    stack: list[tuple[Iterator[tuple[str, Any]], str, list[bool]]] = []
+    while True:
+        if isinstance(value, (list, _Obj)):
+            opening, closing = _brackets(value)
+            out.append(opening)
+            stack.append((_pp_items(value), closing, [True]))
+        else:
+            out.append(_pp_atom(value))
+        while stack:
+            elements, closing, first = stack[-1]
+            element = next(elements, None)
+            if element is None:
+                out.append(closing)
+                stack.pop()
+                continue
+            prefix, value = element
+            out.append(prefix if first[0] else ", " + prefix)
+            first[0] = False
+            break
+        else:
+            return "".join(out)
 
 
 class _Layout:
@@ -585,7 +610,7 @@ class _Layout:
         if not isinstance(value, (list, _Obj)):
             self.line += _pp_atom(value)
             return
-        opening, closing = ("[", "]") if isinstance(value, list) else ("{", "}")
+        opening, closing = _brackets(value)
         self.line += opening
         column = len(self.line)
         items = list(_pp_items(value))
@@ -609,9 +634,17 @@ class _Layout:
 
 
 def _pretty(value: Any) -> str:
-    """``show (pp_value value)``."""
+    """``show (pp_value value)``.
+
+    Values nested deeper than Python's recursion limit are shown on one line,
+    which is what HughesPJ does for a chain of single elements (a long line
+    with several elements per level would wrap in Ganeti).
+    """
     layout = _Layout()
-    layout.value(value, 0)
+    try:
+        layout.value(value, 0)
+    except RecursionError:
+        return _one_line(value)
     return "\n".join([*layout.lines, layout.line])
 
 
@@ -621,10 +654,11 @@ def _pretty(value: Any) -> str:
 
 def _from_obj(obj: _Obj, key: str, convert: Callable[[Any], T]) -> T:
     """``fromObj``: a required key."""
-    if key not in obj:
+    table = obj.table()
+    if key not in table:
         raise _Fail(f"key '{key}' not found, object contains only {show_string_list(obj.keys)}")
     try:
-        return convert(obj[key])
+        return convert(table[key])
     except _Fail as err:
         raise _Fail(f"key '{key}': {err}") from None
 
@@ -815,16 +849,21 @@ def _node_name(value: Any) -> str:
 
 
 def _parse_instance(name: str, value: Any, node_index: dict[str, int]) -> Instance:
-    instance = _parse_base_instance(name, _as_object(value))
-    nodes = _from_obj(value, "nodes", _list_of(_any))
+    """A cluster instance: its first node is the primary, a second one the secondary."""
+    obj = _as_object(value)
+    instance = _parse_base_instance(name, obj)
+    nodes = _from_obj(obj, "nodes", _list_of(_any))
     if not nodes:
         raise _Fail(f"empty node list for instance {name}")
-    placement = [_node_name(node) for node in nodes[:2]]
-    for node in placement:
+
+    def index_of(node: Any) -> int:
+        node = _node_name(node)
         if node not in node_index:
             raise _Fail(f"Unknown node '{node}' for instance {name}")
-    instance.pnode = node_index[placement[0]]
-    instance.snode = node_index[placement[1]] if len(placement) > 1 else -1
+        return node_index[node]
+
+    instance.pnode = index_of(nodes[0])
+    instance.snode = index_of(nodes[1]) if len(nodes) > 1 else -1
     return instance
 
 
@@ -857,18 +896,20 @@ class _Names:
 # The request
 
 
-def _parse_allocate(owner: str, request: _Obj, group_name: Callable[[], str | None],
-                    entry: _Obj) -> Allocate:
-    """An allocation (``allocate`` or one ``multi-allocate`` entry), in Ganeti's order.
+_REQUEST = "invalid request dict"
 
-    ``group_name`` reads the group name from wherever the request type keeps it;
-    it is read after the instance name, as Ganeti does.
+
+def _parse_allocation(entry: _Obj, request: _Obj, restricted: bool) -> Allocate:
+    """An ``allocate`` request or one ``multi-allocate`` entry, read in Ganeti's order.
+
+    The group name always comes from the outer ``request``, and only a plain
+    ``allocate`` has ``restrict-to-nodes``.
     """
-    name = _field(owner, entry, "name", _to_str)
-    group = group_name()
-    restrict = (_maybe_from_obj(request, "restrict-to-nodes", _to_str_list)
-                if entry is request else None)
-    required = _field(owner, entry, "required_nodes", _to_int)
+    name = _field(_REQUEST, entry, "name", _to_str)
+    group = _maybe_from_obj(request, "group_name", _to_str)
+    restrict = _maybe_from_obj(request, "restrict-to-nodes", _to_str_list) \
+        if restricted else None
+    required = _field(_REQUEST, entry, "required_nodes", _to_int)
     instance = _parse_base_instance(name, entry)
     return Allocate(instance=instance, required_nodes=required, group_name=group,
                     restrict_to=restrict)
@@ -876,8 +917,14 @@ def _parse_allocate(owner: str, request: _Obj, group_name: Callable[[], str | No
 
 def _parse_request_body(request: _Obj, data: ClusterData,
                         instance_index: dict[str, int]) -> Request:
-    owner = "invalid request dict"
-    kind = _field(owner, request, "type", _to_str)
+    """The request proper, read once the cluster is known (Ganeti's order).
+
+    ``relocate`` and ``allocate-secondary`` name their instance exactly;
+    the instance, node and group lists of the other types go through
+    ``findByName``, where names without the cluster's common domain suffix
+    (aliases) and group UUIDs also match.
+    """
+    kind = _field(_REQUEST, request, "type", _to_str)
     suffix = common_suffix([n.name for n in data.nodes] + [i.name for i in data.instances])
 
     def aliased(names: list[str]) -> _Names:
@@ -888,42 +935,38 @@ def _parse_request_body(request: _Obj, data: ClusterData,
             raise _Fail(f"Unknown instance '{name}'")
         return instance_index[name]
 
-    def outer_group() -> str | None:
-        return _maybe_from_obj(request, "group_name", _to_str)
+    def field(key: str, convert: Callable[[Any], T]) -> T:
+        return _field(_REQUEST, request, key, convert)
 
     if kind == "allocate":
-        return _parse_allocate(owner, request, outer_group, request)
+        return _parse_allocation(request, request, restricted=True)
     if kind == "relocate":
-        instance = existing(_field(owner, request, "name", _to_str))
-        required = _field(owner, request, "required_nodes", _to_int)
+        instance = existing(field("name", _to_str))
+        required = field("required_nodes", _to_int)
         nodes = aliased([n.name for n in data.nodes])
-        relocate_from = [nodes.find(name)
-                         for name in _field(owner, request, "relocate_from", _to_str_list)]
+        relocate_from = [nodes.find(name) for name in field("relocate_from", _to_str_list)]
         return Relocate(instance=instance, required_nodes=required,
                         relocate_from=relocate_from)
     if kind == "change-group":
         instances = aliased([i.name for i in data.instances])
-        moved = [instances.find(name)
-                 for name in _field(owner, request, "instances", _to_str_list)]
+        moved = [instances.find(name) for name in field("instances", _to_str_list)]
         groups = _Names([(g.name, g.uuid) for g in data.groups])
-        targets = [groups.find(name)
-                   for name in _field(owner, request, "target_groups", _to_str_list)]
+        targets = [groups.find(name) for name in field("target_groups", _to_str_list)]
         return ChangeGroup(instances=moved, target_groups=targets)
     if kind == "node-evacuate":
         instances = aliased([i.name for i in data.instances])
-        moved = [instances.find(name)
-                 for name in _field(owner, request, "instances", _to_str_list)]
-        mode = _field(owner, request, "evac_mode", _to_evac_mode)
+        moved = [instances.find(name) for name in field("instances", _to_str_list)]
+        mode = field("evac_mode", _to_evac_mode)
         return NodeEvacuate(instances=moved, mode=mode)
     if kind == "multi-allocate":
-        entries = _field(owner, request, "instances", _list_of(_to_obj))
-        allocations = [_parse_allocate(owner, request, outer_group, entry)
+        entries = field("instances", _list_of(_to_obj))
+        allocations = [_parse_allocation(entry, request, restricted=False)
                        for entry in entries]
         # Ganeti reads the outer group name once per entry: never without entries.
         return MultiAllocate(entries=allocations,
                              group_name=allocations[0].group_name if allocations else None)
     if kind == "allocate-secondary":
-        return AllocateSecondary(instance=existing(_field(owner, request, "name", _to_str)))
+        return AllocateSecondary(instance=existing(field("name", _to_str)))
     raise _Fail(f"Invalid request type '{kind}'")
 
 

@@ -237,6 +237,35 @@ def pair_scores(rows, peers, it, k, p, new_p, ss, stat_n, stat_s, stat_v, map_va
         out_score[j] = _stats_score(t1, v2, map_val)
 
 
+@njit()
+def single_scores(nd, rows, it, k, nodes, scoring, force, tag_reject, conflicts, loc,
+                  base_map, map_add, with_score, out_r, out_score) -> None:
+    """addPriEx of k on each node (plus its tag/location bookkeeping) and the full score.
+
+    ``conflicts``/``loc``/``map_add`` are the per-node changes of conflicting
+    primaries, location score and location-exclusion value the add brings.
+    """
+    nf = rows.shape[1]
+    buf = np.empty((1, nf))
+    idx = np.empty(1, dtype=np.int64)
+    work = np.empty((N_METRICS, scoring.shape[0]))
+    online = np.empty(scoring.shape[0], dtype=np.bool_)
+    detail = np.empty(N_METRICS)
+    for j in range(nodes.shape[0]):
+        n = nodes[j]
+        for f in range(nf):
+            buf[0, f] = rows[n, f]
+        r = add_pri(buf[0], it, k, force, tag_reject[j])
+        out_r[j] = r
+        if r != C.OK or not with_score:
+            continue
+        buf[0, C.CONFLICTS] += conflicts[j]
+        buf[0, C.LOC_SCORE] += loc[j]
+        idx[0] = n
+        out_score[j] = exact_score(nd, scoring, idx, buf, 1, base_map + map_add[j], work,
+                                   online, detail)
+
+
 class Allocator:
     """tryAlloc for one new instance on a Simulator's state."""
 
@@ -247,6 +276,7 @@ class Allocator:
         self.inst = inst
         self.force = force
         self.capacity = capacity  # global N+1 predicate, None = no checks
+        self._policy_cache: dict[tuple[int, bool], int] = {}
 
     def _lex_gain(self, ctx, n: int, scoring_on: np.ndarray) -> float:
         """Location-exclusion value gained when k becomes a primary of n."""
@@ -278,28 +308,54 @@ class Allocator:
             buf[C.LOC_SCORE] += loc_score + unmet(ctx, k, n)
         return C.OK, buf
 
+    def _policy(self, n: int) -> int:
+        """Policy compliance on node n (cached: it depends on the policy and excl flag)."""
+        st = self.sim.state
+        key = (id(st.node_policy[n]), bool(st.node[C.EXCL, n]))
+        if key not in self._policy_cache:
+            self._policy_cache[key] = policy_failure(self.inst, st.node_policy[n], key[1])
+        return self._policy_cache[key]
+
+    def _singles(self, nodes: Sequence[int], scoring: np.ndarray, with_score: bool):
+        """Policy check, addPri and (optionally) the score of k on each of ``nodes``."""
+        st, k = self.sim.state, self.k
+        ia = st.inst
+        nodes = np.asarray(nodes, dtype=np.int64)
+        out_r = np.array([self._policy(int(n)) for n in nodes], dtype=np.int64)
+        out_s = np.zeros(len(nodes))
+        todo = out_r == C.OK
+        cand = nodes[todo]
+        excl = ia.excl_ids[ia.excl_ptr[k]:ia.excl_ptr[k + 1]]
+        held = st.ptags[cand][:, excl] if len(excl) else np.zeros((len(cand), 0), np.int32)
+        tag_reject = (held > 0).any(axis=1)
+        extra = (held >= 1).sum(axis=1).astype(np.float64)  # conflicts added
+        ctx = self.sim.ctx(scoring)
+        loc = np.zeros(len(cand))
+        map_add = np.zeros(len(cand))
+        if ia.dsrd_ptr[k + 1] > ia.dsrd_ptr[k] and not ia.forthcoming[k]:
+            loc = np.array([unmet(ctx, k, int(n)) for n in cand], dtype=np.float64)
+        if len(excl) and st.node_loc.shape[1]:
+            on = self._scoring_online(scoring)
+            map_add = np.array([self._lex_gain(ctx, int(n), on) for n in cand])
+        r = np.empty(len(cand), dtype=np.int64)
+        sc = np.zeros(len(cand))
+        single_scores(st.node, self.sim.rows, self.sim.it, k, cand, scoring, self.force,
+                      tag_reject, extra, loc, map_value(ctx.lex_counts), map_add, with_score,
+                      r, sc)
+        out_r[todo] = r
+        out_s[todo] = sc
+        return nodes, out_r, out_s
+
+    def acceptors(self, nodes: Sequence[int], scoring: np.ndarray) -> list[int]:
+        """The nodes where the instance would be accepted as a new primary."""
+        nodes, r, _ = self._singles(nodes, scoring, False)
+        return [int(n) for n in nodes[r == C.OK]]
+
     def single(self, nodes: Sequence[int], scoring: np.ndarray) -> AllocSolution:
         """tryAlloc over single nodes, scored by full recomputation over ``scoring``."""
-        st = self.sim.state
-        ctx = self.sim.ctx(scoring)
-        on = self._scoring_online(scoring)
-        base_map = map_value(ctx.lex_counts)
-        work = np.empty((N_METRICS, len(scoring)))
-        online = np.empty(len(scoring), dtype=np.bool_)
-        detail = np.empty(N_METRICS)
-        cands, fails = [], []
-        for n in nodes:
-            r = policy_failure(self.inst, st.node_policy[n], bool(st.node[C.EXCL, n]))
-            buf = None
-            if r == C.OK:
-                r, buf = self._add_primary(ctx, n, 0)
-            if r != C.OK:
-                fails.append(r)
-                continue
-            score = exact_score(st.node, scoring, np.array([n], dtype=np.int64), buf[None],
-                                1, base_map + self._lex_gain(ctx, n, on), work, online,
-                                detail)
-            cands.append((score, (n,)))
+        nodes, r, sc = self._singles(nodes, scoring, True)
+        cands = [(float(sc[j]), (int(nodes[j]),)) for j in range(len(nodes)) if r[j] == C.OK]
+        fails = [int(x) for x in r if x != C.OK]
         return collapse(cands, fails, self._good)
 
     def pairs(self, pairs: Sequence[tuple[int, Sequence[int]]],
@@ -314,7 +370,7 @@ class Allocator:
         total = AllocSolution()
         for p, ss in pairs:
             ss = np.asarray(ss, dtype=np.int64)
-            r = policy_failure(self.inst, st.node_policy[p], bool(st.node[C.EXCL, p]))
+            r = self._policy(p)
             if r != C.OK:
                 total.add(AllocSolution(failures=[r] * len(ss)))
                 continue

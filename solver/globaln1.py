@@ -13,6 +13,8 @@ state and re-checks only the nodes the candidate can affect.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -23,6 +25,24 @@ from solver.simulate import Simulator
 _SHARED = frozenset({"diskless", "sharedfile", "rbd", "ext", "gluster"})
 
 
+class Recreate(Protocol):
+    """How the check re-creates a local-storage instance on one of some nodes."""
+
+    def acceptors(self, k: int, nodes: list[int]) -> list[int]:
+        """The nodes that would take a copy of k (policy and forced addPri)."""
+
+    def place(self, k: int, nodes: list[int]) -> bool:
+        """Put a copy of k on the best of ``nodes`` (Ganeti's choice); False if none."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """canEvacuateNode's answer; ``acceptors`` where only one instance is re-created."""
+
+    ok: bool
+    acceptors: frozenset[int] | None = None
+
+
 class CapacityCheck:
     """The ``redundant`` predicate over the ``scope`` nodes of a Simulator's state.
 
@@ -30,40 +50,54 @@ class CapacityCheck:
     escape nodes are the scope's nodes of the same group either way.
     Verdicts for the starting state are cached, so the state must not change
     outside ``after`` while the object is in use.
+
+    What a change of some nodes can do to a node's verdict depends on its
+    primaries.  Fail-overs of drbd primaries involve only the node and their
+    secondaries.  A single re-created instance only needs some node to take
+    it, and adding load elsewhere cannot make a node take it; so its verdict
+    stands while one of the nodes that took it is untouched.  Moving shared
+    storage instances or re-creating several (where Ganeti's choice of node
+    matters) depends on the whole group.
     """
 
     def __init__(self, sim: Simulator, scope: Sequence[int], accept_existing: bool = False,
-                 alloc_single: Callable[[int, list[int]], bool] | None = None) -> None:
+                 recreate: Recreate | None = None) -> None:
         self.sim = sim
         st = sim.state
         scope = np.asarray(scope, dtype=np.int64)
         self.in_scope = np.zeros(st.n_nodes, dtype=np.bool_)
         self.in_scope[scope] = True
         self.nodes = scope[st.node[C.OFFLINE, scope] == 0.0] if accept_existing else scope
-        self._base: dict[int, bool] = {}
-        self._deps: dict[int, set[int] | None] = {}
-        # re-creates a local-storage instance on one of the given nodes (or fails)
-        self.alloc_single = alloc_single
+        self._base: dict[int, Verdict] = {}
+        self._class: dict[int, tuple[str, set[int]]] = {}
+        self.recreate = recreate
 
-    def _dependencies(self, n: int) -> set[int] | None:
-        """Nodes whose state decides node n's verdict; None = its whole group."""
-        if n not in self._deps:
+    def _classify(self, n: int) -> tuple[str, set[int]]:
+        """("drbd" | "single" | "group", the drbd fail-overs' nodes) for node n."""
+        if n not in self._class:
             st = self.sim.state
             prims = st.primaries(n)
-            if all(st.data.instances[k].template == "drbd" for k in prims):
-                self._deps[n] = {n} | {int(st.inst.snode[k]) for k in prims}
+            tpl = [st.data.instances[k].template for k in prims]
+            deps = {n} | {int(st.inst.snode[k]) for k, t in zip(prims, tpl, strict=True)
+                          if t == "drbd"}
+            others = [t for t in tpl if t != "drbd"]
+            if not others:
+                kind = "drbd"
+            elif len(others) == 1 and others[0] not in _SHARED:
+                kind = "single"
             else:
-                self._deps[n] = None
-        return self._deps[n]
+                kind = "group"
+            self._class[n] = (kind, deps)
+        return self._class[n]
 
-    def _verdict(self, n: int) -> bool:
+    def _verdict(self, n: int) -> Verdict:
         if n not in self._base:
-            self._base[n] = can_evacuate(self.sim, n, self.in_scope, self.alloc_single)
+            self._base[n] = can_evacuate(self.sim, n, self.in_scope, self.recreate)
         return self._base[n]
 
     def redundant(self) -> bool:
         """redundant() on the current (starting) state."""
-        return all(self._verdict(int(n)) for n in self.nodes)
+        return all(self._verdict(int(n)).ok for n in self.nodes)
 
     def after(self, apply: Callable[[], None], changed: Sequence[int]) -> bool:
         """redundant() after ``apply`` (rolled back afterwards), which changes ``changed``."""
@@ -73,20 +107,29 @@ class CapacityCheck:
         recheck = []
         for n in self.nodes:
             n = int(n)
-            deps = self._dependencies(n)
-            if (deps is None and int(st.node[C.GROUP, n]) in groups) or n in changed_set \
-                    or (deps is not None and deps & changed_set):
+            kind, deps = self._classify(n)
+            if deps & changed_set:
                 recheck.append(n)
-            elif not self._verdict(n):
+                continue
+            if kind == "group":
+                if int(st.node[C.GROUP, n]) in groups:
+                    recheck.append(n)
+                elif not self._verdict(n).ok:
+                    return False
+                continue
+            base = self._verdict(n)
+            if not base.ok:
                 return False
+            if kind == "single" and not base.acceptors - changed_set:
+                recheck.append(n)
         with self.sim.trial():
             apply()
-            return all(can_evacuate(self.sim, n, self.in_scope, self.alloc_single)
+            return all(can_evacuate(self.sim, n, self.in_scope, self.recreate).ok
                        for n in recheck)
 
 
 def can_evacuate(sim: Simulator, n: int, in_scope: np.ndarray,
-                 alloc_single: Callable | None) -> bool:
+                 recreate: Recreate | None) -> Verdict:
     """canEvacuateNode: fail over, move and re-create every primary of n (forced)."""
     st = sim.state
     prims = st.primaries(n)
@@ -97,23 +140,31 @@ def can_evacuate(sim: Simulator, n: int, in_scope: np.ndarray,
                 continue
             r, buf, mod_idx, res = sim.try_move(k, FAILOVER, -1, True)
             if r != C.OK:
-                return False
+                return Verdict(False)
             sim.commit_move(k, FAILOVER, -1, buf, mod_idx, res)
         gdx = st.node[C.GROUP, n]
         escape = [int(x) for x in np.flatnonzero((st.node[C.GROUP] == gdx) & in_scope)
                   if x != n]
         from solver.evacuate import EvacError, Evacuator
         ev = Evacuator(sim, True)
-        for k, t in zip(prims, templates, strict=True):
-            if t in _SHARED:
-                try:
-                    ev.one_node(k, FAILOVER_TO_ANY, int(gdx), escape)
-                except EvacError:
-                    return False
+        shared = [k for k, t in zip(prims, templates, strict=True) if t in _SHARED]
+        for k in shared:
+            try:
+                ev.one_node(k, FAILOVER_TO_ANY, int(gdx), escape)
+            except EvacError:
+                return Verdict(False)
         local = [k for k, t in zip(prims, templates, strict=True)
                  if t != "drbd" and t not in _SHARED]
         local.sort(key=lambda k: -int(st.inst.mem[k]))
-        for k in local:
-            if alloc_single is None or not alloc_single(k, escape):
-                return False
-    return True
+        if local and recreate is None:
+            return Verdict(False)
+        for k in local[:-1]:
+            if not recreate.place(k, escape):
+                return Verdict(False)
+        if local:
+            # the last one only has to fit somewhere: which node Ganeti picks
+            # changes nothing that is looked at afterwards
+            taken = recreate.acceptors(local[-1], escape)
+            single = len(local) == 1 and not shared
+            return Verdict(bool(taken), frozenset(taken) if single else None)
+    return Verdict(True)

@@ -80,23 +80,11 @@ class Hail:
         if not self.opts.capacity:
             return None
         check = CapacityCheck(self.sim, scope, self.opts.accept_existing,
-                              lambda k, escape: self._recreate(k, escape, scope))
+                              _Recreate(self, scope))
 
         def good(k: int, nodes: tuple[int, ...]) -> bool:
             return check.after(lambda: allocator.commit(nodes), nodes)
         return good
-
-    def _recreate(self, k: int, escape: list[int], scope: np.ndarray) -> bool:
-        """The capacity check's re-creation of a non-movable instance (forced)."""
-        rec = self.state.data.instances[k]
-        alloc = Allocator(self.sim, k, rec, True, None)
-        sol = alloc.single(escape, scope)
-        if sol.nodes is None:
-            return False
-        ctx = self.sim.ctx(scope)
-        _, buf = alloc._add_primary(ctx, sol.nodes[0], 0)
-        self.sim.commit_copy(k, sol.nodes[0], buf)
-        return True
 
     def _try_alloc(self, k: int, inst: Instance, count: int, cand_nodes: np.ndarray,
                    scope: np.ndarray, force: bool | None = None) -> AllocSolution:
@@ -442,6 +430,29 @@ def with_new_instances(data: ClusterData, req: Request) -> tuple[ClusterData, in
                 extra.append(replace(data.instances[k], pnode=-1, snode=-1))
     unplaced = [replace(i, pnode=-1, snode=-1) for i in extra]
     return replace(data, instances=data.instances + unplaced), first, clones
+
+
+class _Recreate:
+    """The capacity check's re-creation of non-movable instances (forced, scored over scope)."""
+
+    def __init__(self, hail: Hail, scope: np.ndarray) -> None:
+        self.hail = hail
+        self.scope = scope
+
+    def _allocator(self, k: int) -> Allocator:
+        return Allocator(self.hail.sim, k, self.hail.state.data.instances[k], True, None)
+
+    def acceptors(self, k: int, nodes: list[int]) -> list[int]:
+        return self._allocator(k).acceptors(nodes, self.scope)
+
+    def place(self, k: int, nodes: list[int]) -> bool:
+        alloc = self._allocator(k)
+        sol = alloc.single(nodes, self.scope)
+        if sol.nodes is None:
+            return False
+        _, buf = alloc._add_primary(self.hail.sim.ctx(self.scope), sol.nodes[0], 0)
+        self.hail.sim.commit_copy(k, sol.nodes[0], buf)
+        return True
 
 
 def _show_maybe(allowed: list[int] | None) -> str:

@@ -7,7 +7,14 @@ import sys
 
 import numpy as np
 
-from htools.cli.common import die, load_data, print_warnings, save_data, state_records
+from htools.cli.common import (
+    die,
+    load_data,
+    print_warnings,
+    program_name,
+    save_data,
+    state_records,
+)
 from htools.cli.options import parse_or_exit
 from htools.errors import HtoolsError
 from htools.fmt import show_string, show_string_list
@@ -79,9 +86,13 @@ def _placed(state: ClusterState) -> np.ndarray:
 def main(argv: list[str] | None = None) -> None:
     opts = parse_or_exit("hail", sys.argv[1:] if argv is None else argv)
     np.seterr(all="ignore")  # the kernels rely on IEEE results (x/0), as Ganeti does
-    from htools.backends.iallocator import load_request
+    from htools.backends.iallocator import RequestFileError, load_request
     try:
         inp = load_request(opts.args[0])
+    except RequestFileError as e:
+        sys.stdout.flush()
+        print(f"{program_name()}: {e}", file=sys.stderr)
+        sys.exit(1)
     except HtoolsError as e:
         die(str(e))
     data = inp.data

@@ -115,14 +115,21 @@ class AllocSolution:
             "/".join(names[n] for n in self.nodes))
 
 
-def collapse(cands: list[tuple[float, tuple[int, ...]]], failures: list[int],
-             is_good: Callable[[tuple[int, ...]], bool]) -> AllocSolution:
-    """collectionToSolution: best first (last tried first among equals), then filter."""
-    order = sorted(reversed(cands), key=lambda c: c[0])
-    sol = AllocSolution(failures=list(failures), allocs=len(cands))
-    for score, nodes in order:
-        if is_good(nodes):
-            sol.score, sol.nodes = score, nodes
+def collapse(scores: np.ndarray, nodes: Callable[[int], tuple[int, ...]],
+             failures: Sequence[int], is_good: Callable[[tuple[int, ...]], bool]
+             ) -> AllocSolution:
+    """collectionToSolution: best first (last tried first among equals), then filter.
+
+    ``scores[i]`` is the i-th successful candidate in trial order and
+    ``nodes(i)`` its placement; candidates the filter drops count as FailN1.
+    """
+    n = len(scores)
+    order = n - 1 - np.argsort(scores[::-1], kind="stable")
+    sol = AllocSolution(failures=list(failures), allocs=n)
+    for i in order:
+        cand = nodes(int(i))
+        if is_good(cand):
+            sol.score, sol.nodes = float(scores[i]), cand
             break
         sol.failures.append(C.FAIL_N1)
         sol.allocs -= 1
@@ -354,9 +361,9 @@ class Allocator:
     def single(self, nodes: Sequence[int], scoring: np.ndarray) -> AllocSolution:
         """tryAlloc over single nodes, scored by full recomputation over ``scoring``."""
         nodes, r, sc = self._singles(nodes, scoring, True)
-        cands = [(float(sc[j]), (int(nodes[j]),)) for j in range(len(nodes)) if r[j] == C.OK]
-        fails = [int(x) for x in r if x != C.OK]
-        return collapse(cands, fails, self._good)
+        ok = r == C.OK
+        good = nodes[ok]
+        return collapse(sc[ok], lambda i: (int(good[i]),), r[~ok].tolist(), self._good)
 
     def pairs(self, pairs: Sequence[tuple[int, Sequence[int]]],
               scoring: np.ndarray) -> AllocSolution:
@@ -375,14 +382,13 @@ class Allocator:
                 total.add(AllocSolution(failures=[r] * len(ss)))
                 continue
             # the location score depends on s; without location tags it is 0
-            groups = self._by_location(p, ss)
-            cands, fails = [], []
-            results = {}
-            for ls, members in groups:
+            r_all = np.empty(len(ss), dtype=np.int64)
+            sc_all = np.zeros(len(ss))
+            for ls, sel in self._by_location(p, ss):
+                members = ss[sel]
                 r, new_p = self._add_primary(ctx, p, ls)
                 if r != C.OK:
-                    for s in members:
-                        results[s] = (r, 0.0)
+                    r_all[sel] = r
                     continue
                 out_r = np.empty(len(members), dtype=np.int64)
                 out_s = np.empty(len(members))
@@ -392,15 +398,12 @@ class Allocator:
                                 base_map + self._lex_gain(ctx, p, on), out_r, out_s)
                 else:
                     self._no_stats(p, new_p, members, out_r, out_s)
-                for s, rr, sc in zip(members, out_r, out_s, strict=True):
-                    results[int(s)] = (int(rr), float(sc))
-            for s in ss:
-                rr, sc = results[int(s)]
-                if rr == C.OK:
-                    cands.append((sc, (p, int(s))))
-                else:
-                    fails.append(rr)
-            total.add(collapse(cands, fails, self._good))
+                r_all[sel] = out_r
+                sc_all[sel] = out_s
+            ok = r_all == C.OK
+            good = ss[ok]
+            total.add(collapse(sc_all[ok], lambda i, p=p, good=good: (p, int(good[i])),
+                               r_all[~ok].tolist(), self._good))
         return total
 
     def _no_stats(self, p, new_p, members, out_r, out_s) -> None:
@@ -412,13 +415,12 @@ class Allocator:
             out_s[j] = 0.0
 
     def _by_location(self, p: int, ss: np.ndarray) -> list[tuple[int, np.ndarray]]:
-        """Secondaries grouped by the pair's location score, in trial order per group."""
+        """Secondaries (as a mask over ``ss``) grouped by the pair's location score."""
         st = self.sim.state
         if st.node_loc.shape[1] == 0:
-            return [(0, ss)]
-        ctx = self.sim.ctx()
-        scores = np.array([loc_common(ctx, p, int(s)) for s in ss], dtype=np.int64)
-        return [(int(v), ss[scores == v]) for v in np.unique(scores)]
+            return [(0, np.ones(len(ss), dtype=np.bool_))]
+        scores = (st.node_loc[ss] & st.node_loc[p]).sum(axis=1)
+        return [(int(v), scores == v) for v in np.unique(scores)]
 
     def _scoring_online(self, scoring: np.ndarray) -> np.ndarray:
         st = self.sim.state

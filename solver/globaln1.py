@@ -19,7 +19,9 @@ from typing import Protocol
 import numpy as np
 
 from solver import cluster as C
+from solver.jit import njit
 from solver.moves import FAILOVER, FAILOVER_TO_ANY
+from solver.nodeops import add_pri, add_sec, remove_pri, remove_sec
 from solver.simulate import Simulator
 
 _SHARED = frozenset({"diskless", "sharedfile", "rbd", "ext", "gluster"})
@@ -70,6 +72,10 @@ class CapacityCheck:
         self.nodes = scope[st.node[C.OFFLINE, scope] == 0.0] if accept_existing else scope
         self._base: dict[int, Verdict] = {}
         self._class: dict[int, tuple[str, set[int]]] = {}
+        self._affects: dict[int, list[int]] | None = None
+        self._by_group: dict[int, list[int]] = {}
+        self._bad: set[int] = set()
+        self._fragile: list[int] = []
         self.recreate = recreate
 
     def _classify(self, n: int) -> tuple[str, set[int]]:
@@ -99,33 +105,91 @@ class CapacityCheck:
         """redundant() on the current (starting) state."""
         return all(self._verdict(int(n)).ok for n in self.nodes)
 
-    def after(self, apply: Callable[[], None], changed: Sequence[int]) -> bool:
-        """redundant() after ``apply`` (rolled back afterwards), which changes ``changed``."""
+    def _index(self) -> None:
+        """Every node's verdict and who depends on what, once per starting state."""
+        if self._affects is not None:
+            return
         st = self.sim.state
-        changed_set = {int(c) for c in changed}
-        groups = {int(st.node[C.GROUP, c]) for c in changed_set}
-        recheck = []
-        for n in self.nodes:
-            n = int(n)
+        self._affects = {}
+        self._by_group = {}
+        self._bad = set()
+        self._fragile = []
+        for n in (int(x) for x in self.nodes):
             kind, deps = self._classify(n)
-            if deps & changed_set:
-                recheck.append(n)
-                continue
+            for d in deps:
+                self._affects.setdefault(d, []).append(n)
             if kind == "group":
-                if int(st.node[C.GROUP, n]) in groups:
-                    recheck.append(n)
-                elif not self._verdict(n).ok:
-                    return False
-                continue
+                self._by_group.setdefault(int(st.node[C.GROUP, n]), []).append(n)
             base = self._verdict(n)
             if not base.ok:
-                return False
-            if kind == "single" and not base.acceptors - changed_set:
-                recheck.append(n)
+                self._bad.add(n)
+            elif kind == "single" and len(base.acceptors) <= 3:
+                self._fragile.append(n)
+
+    def after(self, apply: Callable[[], None], changed: Sequence[int]) -> bool:
+        """redundant() after ``apply`` (rolled back afterwards), which changes ``changed``."""
+        self._index()
+        st = self.sim.state
+        changed_set = {int(c) for c in changed}
+        recheck: set[int] = set()
+        for c in changed_set:
+            recheck.update(self._affects.get(c, ()))
+            recheck.update(self._by_group.get(int(st.node[C.GROUP, c]), ()))
+        recheck.update(n for n in self._fragile
+                       if not self._base[n].acceptors - changed_set)
+        if self._bad - recheck:
+            return False
         with self.sim.trial():
             apply()
             return all(can_evacuate(self.sim, n, self.in_scope, self.recreate).ok
-                       for n in recheck)
+                       for n in sorted(recheck))
+
+
+@njit()
+def drbd_failovers_ok(rows, peers, peer_max1, peer_arg1, peer_max2, mig_ok, it, n, prims,
+                      snodes) -> bool:
+    """Fail over every drbd primary of n in turn (forced), on copies: does each succeed?
+
+    The same node operations as the Failover move, with the two peer entries
+    each step changes (peers[s, n] and peers[n, s]) tracked per secondary.
+    """
+    nf = rows.shape[1]
+    m = prims.shape[0]
+    bn = rows[n].copy()
+    off_p = bn[C.OFFLINE] != 0.0
+    sbuf = np.empty((m, nf))
+    sidx = np.full(m, -1, dtype=np.int64)
+    cur_sn = np.zeros(m)
+    cur_ns = np.zeros(m)
+    used = 0
+    for j in range(m):
+        k = prims[j]
+        s = snodes[j]
+        slot = -1
+        for q in range(used):
+            if sidx[q] == s:
+                slot = q
+        if slot < 0:
+            slot = used
+            used += 1
+            sidx[slot] = s
+            for f in range(nf):
+                sbuf[slot, f] = rows[s, f]
+            cur_sn[slot] = peers[s, n]
+            cur_ns[slot] = peers[n, s]
+        other = peer_max2[s] if peer_arg1[s] == n else peer_max1[s]
+        remove_pri(bn, it, k)
+        new_peer = remove_sec(sbuf[slot], it, k, cur_sn[slot], other)
+        if not mig_ok[n, s]:
+            return False
+        if add_pri(sbuf[slot], it, k, True, False) != C.OK:
+            return False
+        if add_sec(bn, it, k, cur_ns[slot], True, off_p) != C.OK:
+            return False
+        cur_sn[slot] = new_peer
+        if it.not_offline[k] and it.auto_balance[k] and not it.forthcoming[k]:
+            cur_ns[slot] += it.mem[k]
+    return True
 
 
 def can_evacuate(sim: Simulator, n: int, in_scope: np.ndarray,
@@ -134,6 +198,11 @@ def can_evacuate(sim: Simulator, n: int, in_scope: np.ndarray,
     st = sim.state
     prims = st.primaries(n)
     templates = [st.data.instances[k].template for k in prims]
+    if all(t == "drbd" for t in templates):
+        ks = np.array(prims, dtype=np.int64)
+        ok = drbd_failovers_ok(sim.rows, st.peers, sim.tops[0], sim.tops[1], sim.tops[2],
+                               st.mig_ok, sim.it, n, ks, st.inst.snode[ks])
+        return Verdict(bool(ok))
     with sim.trial():
         for k, t in zip(prims, templates, strict=True):
             if t != "drbd":

@@ -91,21 +91,26 @@ class Hail:
         """genAllocNodes + tryAlloc: candidates from ``cand_nodes``, scored over ``scope``."""
         st = self.state
         restrict = self.opts.restrict_to
-        online = [int(n) for n in cand_nodes if st.node[C.OFFLINE, n] == 0.0
-                  and (restrict is None or self.names[n] in restrict)]
+        cand_nodes = np.asarray(cand_nodes, dtype=np.int64)
+        keep = st.node[C.OFFLINE, cand_nodes] == 0.0
+        if restrict is not None:
+            wanted = set(restrict)
+            keep &= np.array([self.names[n] in wanted for n in cand_nodes], dtype=np.bool_)
+        online = cand_nodes[keep]
         if count not in (1, 2):
             raise EvacError("Unsupported number of nodes, only one or two  supported")
         allocator = Allocator(self.sim, k, inst, self.opts.force if force is None else force,
                               None)
         allocator.capacity = self._capacity(scope, allocator)
         if count == 1:
-            if not online:
+            if not len(online):
                 raise EvacError("No online nodes")
             sol = allocator.single(online, scope)
         else:
-            grp = st.node[C.GROUP]
-            pairs = [(p, [s for s in online if s != p and grp[s] == grp[p]]) for p in online]
-            pairs = [(p, ss) for p, ss in pairs if ss]
+            grp = st.node[C.GROUP, online]
+            pairs = [(int(p), online[(online != p) & (grp == grp[j])])
+                     for j, p in enumerate(online)]
+            pairs = [(p, ss) for p, ss in pairs if len(ss)]
             if not pairs:
                 raise EvacError("Not enough online nodes")
             sol = allocator.pairs(pairs, scope)

@@ -82,6 +82,13 @@ def _spec_failure(inst: Instance, spec, excl: bool, below: bool) -> int:
     return C.OK
 
 
+def tag_reject(state: C.ClusterState, k: int, n: int) -> bool:
+    """Whether node n already has a primary with one of k's exclusion tags."""
+    ia = state.inst
+    return any(state.ptags[n, ia.excl_ids[j]] > 0
+               for j in range(ia.excl_ptr[k], ia.excl_ptr[k + 1]))
+
+
 # ---- solutions -----------------------------------------------------------------
 
 @dataclass
@@ -303,9 +310,7 @@ class Allocator:
         """addPriEx on a copy of node n plus the tag and location bookkeeping."""
         st, k = self.sim.state, self.k
         buf = self.sim.rows[n].copy()
-        tag_reject = any(st.ptags[n, st.inst.excl_ids[j]] > 0
-                         for j in range(st.inst.excl_ptr[k], st.inst.excl_ptr[k + 1]))
-        r = add_pri(buf, self.sim.it, k, self.force, tag_reject)
+        r = add_pri(buf, self.sim.it, k, self.force, tag_reject(st, k, n))
         if r != C.OK:
             return r, None
         for j in range(st.inst.excl_ptr[k], st.inst.excl_ptr[k + 1]):
@@ -334,7 +339,7 @@ class Allocator:
         cand = nodes[todo]
         excl = ia.excl_ids[ia.excl_ptr[k]:ia.excl_ptr[k + 1]]
         held = st.ptags[cand][:, excl] if len(excl) else np.zeros((len(cand), 0), np.int32)
-        tag_reject = (held > 0).any(axis=1)
+        rejected = (held > 0).any(axis=1)
         extra = (held >= 1).sum(axis=1).astype(np.float64)  # conflicts added
         ctx = self.sim.ctx(scoring)
         loc = np.zeros(len(cand))
@@ -347,7 +352,7 @@ class Allocator:
         r = np.empty(len(cand), dtype=np.int64)
         sc = np.zeros(len(cand))
         single_scores(st.node, self.sim.rows, self.sim.it, k, cand, scoring, self.force,
-                      tag_reject, extra, loc, map_value(ctx.lex_counts), map_add, with_score,
+                      rejected, extra, loc, map_value(ctx.lex_counts), map_add, with_score,
                       r, sc)
         out_r[todo] = r
         out_s[todo] = sc

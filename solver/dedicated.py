@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from solver import cluster as C
-from solver.allocate import AllocSolution, policy_failure
+from solver.allocate import AllocSolution, policy_failure, tag_reject
 from solver.jit import njit
 from solver.nodeops import InstTuple, add_pri, add_sec
 from solver.records import IPolicy
@@ -83,7 +83,7 @@ class DedicatedAllocator:
         tests = test_instances(pol)
         before = _vector(self.sim.rows[p], tests)
         new_p = self.sim.rows[p].copy()
-        r = add_pri(new_p, self.sim.it, self.k, self.hail.opts.force, _tag_reject(st, self.k, p))
+        r = add_pri(new_p, self.sim.it, self.k, self.hail.opts.force, tag_reject(st, self.k, p))
         if r != C.OK:
             return r, None
         lost = before - _vector(new_p, tests)
@@ -117,8 +117,3 @@ def show_metric(metric) -> str:
     """Haskell's show of ([Int], Int)."""
     lost, disk = metric
     return "([%s],%d)" % (",".join(str(x) for x in lost), disk)
-
-
-def _tag_reject(st: C.ClusterState, k: int, n: int) -> bool:
-    ia = st.inst
-    return any(st.ptags[n, ia.excl_ids[j]] > 0 for j in range(ia.excl_ptr[k], ia.excl_ptr[k + 1]))

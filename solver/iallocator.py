@@ -56,6 +56,8 @@ class HailOptions:
     capacity: bool = True           # global N+1 checks (--no-capacity-checks)
     accept_existing: bool = False   # --accept-existing-errors
     restrict_to: list[str] | None = None  # --restrict-allocation-to
+    solver: str = "greedy"          # --solver: greedy (Ganeti's) or ilp (solver.ilp)
+    ilp_time_limit: float = 10.0    # --ilp-time-limit, seconds
 
 
 @dataclass
@@ -218,6 +220,11 @@ class Hail:
         if restrict is None:
             self.opts.restrict_to = req.restrict_to
         try:
+            if self.opts.solver == "ilp" and not self.dedicated:
+                got = self._ilp([(k, req.instance, req.required_nodes)], req.group_name)
+                if got is not None:
+                    nodes = got[0][0]
+                    return Answer(got[1], [self.names[n] for n in nodes])
             sol = self._allocate_one(req, k, req.group_name)
         finally:
             self.opts.restrict_to = restrict
@@ -235,7 +242,73 @@ class Hail:
             return self.mg_alloc(k, inst, req.required_nodes)
         return self.group_alloc(k, inst, req.required_nodes, group)
 
+    def _ilp(self, entries: list[tuple[int, Instance, int]], group: str | None):
+        """Place entries jointly (solver.ilp), replayed through the exact checks.
+
+        Returns the placements (None for an entry left out) and a note on the
+        solver's outcome, or None when the joint placement cannot be used.
+        """
+        from solver.ilp import solve
+        st = self.state
+        nodes = group_nodes(st, self.find_group(group)) if group is not None \
+            else np.arange(st.n_nodes, dtype=np.int64)
+        restrict = self.opts.restrict_to
+        if restrict is not None:
+            nodes = np.array([n for n in nodes if self.names[n] in restrict], dtype=np.int64)
+        res = solve(st, entries, nodes, self.opts.ilp_time_limit)
+        if res is None or all(p is None for p in res.placements):
+            return None
+        scope = nodes if group is not None else np.arange(st.n_nodes, dtype=np.int64)
+        with self.sim.trial():
+            if not self._replay(entries, res.placements, scope):
+                return None
+        self._replay(entries, res.placements, scope)
+        note = "ilp: %s, gap %.2f%%" % (res.status.lower(), 100.0 * res.gap)
+        return res.placements, note
+
+    def _replay(self, entries, placements, scope: np.ndarray) -> bool:
+        """Apply placements with Ganeti's strict node checks; then the global N+1 check."""
+        for (k, rec, _), nodes in zip(entries, placements, strict=True):
+            if nodes is None:
+                continue
+            alloc = Allocator(self.sim, k, rec, self.opts.force, None)
+            sol = alloc.pairs([(nodes[0], np.array(nodes[1:]))], scope) if len(nodes) == 2 \
+                else alloc.single([nodes[0]], scope)
+            if sol.nodes is None:
+                return False
+            alloc.commit(sol.nodes)
+        if self.opts.capacity:
+            return CapacityCheck(self.sim, scope, self.opts.accept_existing,
+                                 _Recreate(self, scope)).redundant()
+        return True
+
+    def ilp_multi_allocate(self, req: MultiAllocate, first: int) -> Answer | None:
+        """multi-allocate with the joint placement; greedy places what it left out."""
+        entries = [(first + j, e.instance, e.required_nodes)
+                   for j, e in enumerate(req.entries)]
+        got = self._ilp(entries, req.group_name)
+        if got is None:
+            return None
+        placements, note = got
+        done, failed = [], []
+        for (k, rec, count), nodes in zip(entries, placements, strict=True):
+            if nodes is None:
+                sol = self._allocate_one(Allocate(rec, count), k, req.group_name)
+                if sol.nodes is None:
+                    failed.append([rec.name, ", ".join(sol.log)])
+                    continue
+                self.commit(k, sol)
+                nodes = sol.nodes
+            done.append([rec.name, [self.names[n] for n in nodes]])
+        info = "%d instances failed to allocate and %d were allocated successfully (%s)" % (
+            len(failed), len(done), note)
+        return Answer(info, [done, failed])
+
     def multi_allocate(self, req: MultiAllocate, first: int) -> Answer:
+        if self.opts.solver == "ilp" and not self.dedicated:
+            ans = self.ilp_multi_allocate(req, first)
+            if ans is not None:
+                return ans
         done, failed = [], []
         for j, entry in enumerate(req.entries):
             k = first + j

@@ -19,6 +19,7 @@ from conftest import GANETI_FIXTURES, REPO, requires_shared
 from fixtures.generator import GenParams, generate
 from fixtures.requests import random_requests, request_json
 from htools.backends.text import load_text
+from solver.records import ClusterData, Group, Node
 
 
 def hail(args: list[str], jit: str = "0", stdin: str | None = None) -> tuple[int, str, str]:
@@ -168,3 +169,54 @@ def test_dedicated_fixture_uses_lost_allocations() -> None:
     ans = answer([str(GANETI_FIXTURES / "hail-alloc-dedicated-1.json")])
     assert ans["result"] == ["node2-quarter"]
     assert "score: ([0,0,1],20490)" in ans["info"]
+
+
+# ---- --solver ilp (our addition) -------------------------------------------------------
+
+def _two_node_cluster(tags: list[str] | None = None) -> ClusterData:
+    nodes = [Node("nodeA", t_mem=12288, n_mem=0, f_mem=12288, t_dsk=204800, f_dsk=204800,
+                  t_cpu=8, offline=False, group=0),
+             Node("nodeB", t_mem=7168, n_mem=0, f_mem=7168, t_dsk=204800, f_dsk=204800,
+                  t_cpu=8, offline=False, group=0)]
+    return ClusterData([Group("default", "uuid-g1")], nodes, [], cluster_tags=tags or [])
+
+
+def _plain(name: str, mem: int, tags: list[str] | None = None) -> dict:
+    return {**_new(name, "plain", mem), "tags": tags or []}
+
+
+def test_ilp_places_what_greedy_cannot(tmp_path) -> None:
+    """Greedy puts the small instance on the roomier node; then the big one fits nowhere."""
+    req = {"type": "multi-allocate",
+           "instances": [_plain("small", 5000), _plain("big", 10000)]}
+    path = _request(tmp_path, _two_node_cluster(), req)
+    greedy = answer(["--no-capacity-checks", path])
+    assert not greedy["success"] and "FailMem: 2" in greedy["info"]
+    ilp = answer(["--no-capacity-checks", "--solver", "ilp", path])
+    assert ilp["success"]
+    assert ilp["result"] == [[["small", ["nodeB"]], ["big", ["nodeA"]]], []]
+    assert "(ilp: optimal, gap 0.00%)" in ilp["info"]
+
+
+def test_ilp_keeps_exclusion_tags_apart(tmp_path) -> None:
+    cluster = _two_node_cluster(["htools:iextags:service"])
+    req = {"type": "multi-allocate",
+           "instances": [_plain("a", 1024, ["service:db"]), _plain("b", 1024, ["service:db"])]}
+    ans = answer(["--no-capacity-checks", "--solver", "ilp", _request(tmp_path, cluster, req)])
+    placed = {name: nodes[0] for name, nodes in ans["result"][0]}
+    assert placed["a"] != placed["b"]
+
+
+def test_ilp_answers_are_valid_on_generated_clusters(tmp_path, cluster) -> None:
+    entries = [_new(f"m{j}", "drbd" if j % 2 else "plain", 2048) for j in range(6)]
+    req = {"type": "multi-allocate", "instances": entries}
+    ans = answer(["--solver", "ilp", "--ilp-time-limit", "5", _request(tmp_path, cluster, req)])
+    group_of = {n.name: n.group for n in cluster.nodes}
+    for _name, nodes in ans["result"][0]:
+        assert len(set(nodes)) == len(nodes)
+        assert len({group_of[n] for n in nodes}) == 1
+
+
+def test_bad_solver_option() -> None:
+    rc, out, err = hail(["--solver", "magic", "x.json"])
+    assert rc == 1 and "Invalid solver 'magic'" in err

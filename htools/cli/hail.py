@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
                   state_records(state, insts=_placed(state)))
     hopts = HailOptions(force=opts.ignore_soft_errors, capacity=not opts.no_capacity_checks,
                         accept_existing=opts.accept_existing_errors,
-                        restrict_to=opts.restrict_allocation_to)
+                        restrict_to=opts.restrict_allocation_to, solver=opts.solver,
+                        ilp_time_limit=opts.ilp_time_limit)
     hail = Hail(state, hopts)
     try:
         ans = hail.answer(inp.request, first, clones)

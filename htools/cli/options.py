@@ -122,6 +122,8 @@ class Options:
     ignore_soft_errors: bool = False
     no_capacity_checks: bool = False
     no_simulation: bool = False
+    solver: str = "greedy"
+    ilp_time_limit: float = 10.0
     # hspace
     disk_template: str | None = None
     spindle_use: int | None = None
@@ -191,6 +193,19 @@ def _disk_template(value: str) -> str:
         raise OptionValueError(
             f"Invalid string value for type DiskTemplate: {show_string(value)}")
     return value
+
+
+def _solver(value: str) -> str:
+    if value not in ("greedy", "ilp"):
+        raise OptionValueError(f"Invalid solver '{value}', pass one of 'greedy' or 'ilp'")
+    return value
+
+
+def _time_limit(value: str) -> float:
+    limit = read_double("parsing ilp-time-limit", value)
+    if limit <= 0:
+        raise OptionValueError("Invalid value of the ilp-time-limit, expected >0")
+    return limit
 
 
 def _priority(value: str) -> str:
@@ -354,6 +369,12 @@ _SPECS = [
     OptSpec("", "restrict-allocation-to", "req", "NODE,...",
             "allocate only on these nodes", "manynodes",
             _set("restrict_allocation_to", sep_split)),
+    OptSpec("", "solver", "req", "greedy|ilp",
+            "placement for allocate/multi-allocate: greedy (Ganeti's, default) or ilp "
+            "(joint, OR-Tools)", "choices=greedy,ilp", _set("solver", _solver)),
+    OptSpec("", "ilp-time-limit", "req", "SECONDS",
+            "time the ilp solver may take before greedy takes over (default 10)", "float",
+            _set("ilp_time_limit", _time_limit)),
     OptSpec("", "disk-template", "req", "TEMPLATE",
             "disk template of the new instances", "choices=" + ",".join(DISK_TEMPLATES),
             _set("disk_template", _disk_template)),
@@ -422,7 +443,7 @@ TOOL_OPTIONS: dict[str, tuple[str, ...]] = {
              "exclude-instances", "save", "priority"),
     "hail": ("print-nodes", "save", "text-data", "simulate", "verbose", "ignore-dynu",
              "ignore-soft-errors", "no-capacity-checks", "restrict-allocation-to", "mond",
-             "mond-xen", "static-kvm-node-memory"),
+             "mond-xen", "static-kvm-node-memory", "solver", "ilp-time-limit"),
     "hspace": ("print-nodes", "text-data", "disk-template", "spindle-use", "simulate",
                "master", "luxi", "ialloc-src", "verbose", "quiet", "independent-groups",
                "accept-existing-errors", "offline", "no-capacity-checks",

@@ -195,17 +195,14 @@ def _disk_template(value: str) -> str:
     return value
 
 
+# Options of ours that Ganeti's tools lack (listed after Ganeti's own in each tool).
+EXTENSIONS = ("solver", "ilp-time-limit")
+
+
 def _solver(value: str) -> str:
     if value not in ("greedy", "ilp"):
         raise OptionValueError(f"Invalid solver '{value}', pass one of 'greedy' or 'ilp'")
     return value
-
-
-def _time_limit(value: str) -> float:
-    limit = read_double("parsing ilp-time-limit", value)
-    if limit <= 0:
-        raise OptionValueError("Invalid value of the ilp-time-limit, expected >0")
-    return limit
 
 
 def _priority(value: str) -> str:
@@ -214,11 +211,14 @@ def _priority(value: str) -> str:
     return value
 
 
-def _positive_cpu(value: str) -> float:
-    ratio = read_double("parsing max-cpu", value)
-    if ratio <= 0:
-        raise OptionValueError("Invalid value of the max-cpu ratio, expected >0")
-    return ratio
+def _positive(option: str, what: str) -> Callable[[str], float]:
+    """A reader of a positive double option (Ganeti's wording for max-cpu)."""
+    def read(value: str) -> float:
+        x = read_double(f"parsing {option}", value)
+        if x <= 0:
+            raise OptionValueError(f"Invalid value of the {what}, expected >0")
+        return x
+    return read
 
 
 def _spindle_use(value: str) -> int:
@@ -313,7 +313,7 @@ _SPECS = [
             _set("min_score", lambda v: read_double("min score", v))),
     OptSpec("", "max-cpu", "req", "RATIO",
             "override the virtual-to-physical CPU ratio of all nodes (> 0)", "float",
-            _set("max_cpu", _positive_cpu)),
+            _set("max_cpu", _positive("max-cpu", "max-cpu ratio"))),
     OptSpec("", "min-disk", "req", "RATIO",
             "fraction of disk to keep free on every node (0 to 1, default 0)", "float",
             _set("min_disk", lambda v: read_double("min free disk space", v))),
@@ -374,7 +374,7 @@ _SPECS = [
             "(joint, OR-Tools)", "choices=greedy,ilp", _set("solver", _solver)),
     OptSpec("", "ilp-time-limit", "req", "SECONDS",
             "time the ilp solver may take before greedy takes over (default 10)", "float",
-            _set("ilp_time_limit", _time_limit)),
+            _set("ilp_time_limit", _positive("ilp-time-limit", "ilp-time-limit"))),
     OptSpec("", "disk-template", "req", "TEMPLATE",
             "disk template of the new instances", "choices=" + ",".join(DISK_TEMPLATES),
             _set("disk_template", _disk_template)),

@@ -43,6 +43,7 @@ class Run:
     timed_out: bool
     steps: list[str]
     stderr: str
+    stdout: str = ""
 
     def rss(self) -> str:
         return "-" if self.rss_mib is None else f"{self.rss_mib:.0f}"
@@ -94,7 +95,7 @@ def timed_run(command: list[str], timeout: float) -> Run:
                returncode=proc.returncode,
                timed_out=killed.is_set(),
                steps=[line for line in stdout.splitlines() if STEP_LINE.match(line)],
-               stderr=stderr)
+               stderr=stderr, stdout=stdout)
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solver import cluster as C
-from solver.jit import njit
+from solver.jit import njit, parallel_range
 from solver.metrics import (
     AGG_MAP,
     AGG_OFF,
@@ -36,6 +36,8 @@ from solver.moves import loc_common, unmet
 from solver.nodeops import add_pri, add_sec
 from solver.records import Instance, IPolicy
 from solver.simulate import Simulator
+
+prange = parallel_range()
 
 NO_SOLUTION = "No valid allocation solutions, failure reasons: "
 
@@ -123,15 +125,16 @@ class AllocSolution:
 
 
 def collapse(scores: np.ndarray, nodes: Callable[[int], tuple[int, ...]],
-             failures: Sequence[int], is_good: Callable[[tuple[int, ...]], bool]
-             ) -> AllocSolution:
+             failures: Sequence[int], is_good: Callable[[tuple[int, ...]], bool],
+             presorted: bool = False) -> AllocSolution:
     """collectionToSolution: best first (last tried first among equals), then filter.
 
-    ``scores[i]`` is the i-th successful candidate in trial order and
-    ``nodes(i)`` its placement; candidates the filter drops count as FailN1.
+    ``scores[i]`` is the i-th successful candidate in trial order (or, with
+    ``presorted``, in the order to try) and ``nodes(i)`` its placement;
+    candidates the filter drops count as FailN1.
     """
     n = len(scores)
-    order = n - 1 - np.argsort(scores[::-1], kind="stable")
+    order = np.arange(n) if presorted else n - 1 - np.argsort(scores[::-1], kind="stable")
     sol = AllocSolution(failures=list(failures), allocs=n)
     for i in order:
         cand = nodes(int(i))
@@ -217,38 +220,87 @@ def _stats_score(stat_s, stat_v, map_val) -> float:
 
 
 @njit()
+def _primary_stats(rows, p, new_p, stat_n, stat_s, stat_v, sn, s1, sv, old, new) -> None:
+    """The statistics with p replaced by its buffer after addPri (into sn/s1/sv)."""
+    sn[:] = stat_n
+    s1[:] = stat_s
+    sv[:] = stat_v
+    node_values(rows[p], old)
+    node_values(new_p, new)
+    _update(sn, s1, sv, old, new, rows[p, C.OFFLINE] == 0.0)
+
+
+@njit()
+def _pair_score(rows, peers, it, k, p, s, sn, s1, sv, map_val, buf, old, new, n2, t1, v2):
+    """Strict addSec of k on s, then the incremental score of the pair: (result, score)."""
+    for f in range(rows.shape[1]):
+        buf[f] = rows[s, f]
+    r = add_sec(buf, it, k, peers[s, p], False, False)
+    if r != C.OK:
+        return r, 0.0
+    n2[:] = sn
+    t1[:] = s1
+    v2[:] = sv
+    node_values(rows[s], old)
+    node_values(buf, new)
+    _update(n2, t1, v2, old, new, rows[s, C.OFFLINE] == 0.0)
+    return r, _stats_score(t1, v2, map_val)
+
+
+@njit()
 def pair_scores(rows, peers, it, k, p, new_p, ss, stat_n, stat_s, stat_v, map_val,
                 out_r, out_score) -> None:
     """Score every (p, s) for s in ``ss`` with the incremental statistics.
 
     ``new_p`` is p's buffer after addPri; each s gets a strict addSec.
     """
-    nf = rows.shape[1]
-    old = np.empty(N_METRICS)
-    new = np.empty(N_METRICS)
-    node_values(rows[p], old)
-    node_values(new_p, new)
-    sn = stat_n.copy()
-    s1 = stat_s.copy()
-    sv = stat_v.copy()
-    p_on = rows[p, C.OFFLINE] == 0.0
-    _update(sn, s1, sv, old, new, p_on)
-    buf = np.empty(nf)
+    buf = np.empty(rows.shape[1])
+    old, new = np.empty(N_METRICS), np.empty(N_METRICS)
+    sn, s1, sv = np.empty(N_METRICS), np.empty(N_METRICS), np.empty(N_METRICS)
+    n2, t1, v2 = np.empty(N_METRICS), np.empty(N_METRICS), np.empty(N_METRICS)
+    _primary_stats(rows, p, new_p, stat_n, stat_s, stat_v, sn, s1, sv, old, new)
     for j in range(ss.shape[0]):
-        s = ss[j]
-        for f in range(nf):
-            buf[f] = rows[s, f]
-        r = add_sec(buf, it, k, peers[s, p], False, False)
+        r, sc = _pair_score(rows, peers, it, k, p, ss[j], sn, s1, sv, map_val, buf, old, new,
+                            n2, t1, v2)
         out_r[j] = r
+        out_score[j] = sc
+
+
+@njit(parallel=True)
+def pair_matrix(rows, peers, it, k, prims, cand, group, force, rejected, conflicts, locs,
+                stat_n, stat_s, stat_v, map_vals, out_pr, out_r, out_score) -> None:
+    """Every (primary, secondary) of a request at once (no location tags involved).
+
+    Row i is primary ``prims[i]`` (its addPri result in ``out_pr[i]``); column
+    j is candidate ``cand[j]``, skipped (-2) when it is the primary itself or
+    in another group.  Rows are independent and run in parallel.
+    """
+    nf = rows.shape[1]
+    for i in prange(prims.shape[0]):
+        new_p = np.empty(nf)
+        buf = np.empty(nf)
+        old, new = np.empty(N_METRICS), np.empty(N_METRICS)
+        sn, s1, sv = np.empty(N_METRICS), np.empty(N_METRICS), np.empty(N_METRICS)
+        n2, t1, v2 = np.empty(N_METRICS), np.empty(N_METRICS), np.empty(N_METRICS)
+        p = prims[i]
+        for f in range(nf):
+            new_p[f] = rows[p, f]
+        r = add_pri(new_p, it, k, force, rejected[i])
+        out_pr[i] = r
         if r != C.OK:
             continue
-        n2 = sn.copy()
-        t1 = s1.copy()
-        v2 = sv.copy()
-        node_values(rows[s], old)
-        node_values(buf, new)
-        _update(n2, t1, v2, old, new, rows[s, C.OFFLINE] == 0.0)
-        out_score[j] = _stats_score(t1, v2, map_val)
+        new_p[C.CONFLICTS] += conflicts[i]
+        new_p[C.LOC_SCORE] += locs[i]
+        _primary_stats(rows, p, new_p, stat_n, stat_s, stat_v, sn, s1, sv, old, new)
+        for j in range(cand.shape[0]):
+            s = cand[j]
+            if s == p or group[s] != group[p]:
+                out_r[i, j] = -2
+                continue
+            rr, sc = _pair_score(rows, peers, it, k, p, s, sn, s1, sv, map_vals[i], buf,
+                                 old, new, n2, t1, v2)
+            out_r[i, j] = rr
+            out_score[i, j] = sc
 
 
 @njit()
@@ -291,6 +343,8 @@ class Allocator:
         self.force = force
         self.capacity = capacity  # global N+1 predicate, None = no checks
         self._policy_cache: dict[tuple[int, bool], int] = {}
+        # only the chosen placement matters, not the success/failure counts
+        self.winner_only = False
 
     def _lex_gain(self, ctx, n: int, scoring_on: np.ndarray) -> float:
         """Location-exclusion value gained when k becomes a primary of n."""
@@ -380,6 +434,7 @@ class Allocator:
         stat_n, stat_s, stat_v = np.zeros(N_METRICS), np.zeros(N_METRICS), np.zeros(N_METRICS)
         n_on = _stats(st.node, scoring, stat_n, stat_s, stat_v)
         total = AllocSolution()
+        found: list[tuple[int, np.ndarray, np.ndarray]] = []
         for p, ss in pairs:
             ss = np.asarray(ss, dtype=np.int64)
             r = self._policy(p)
@@ -407,9 +462,114 @@ class Allocator:
                 sc_all[sel] = out_s
             ok = r_all == C.OK
             good = ss[ok]
+            if self.winner_only:
+                found.append((p, sc_all[ok], good))
+                total.failures += r_all[~ok].tolist()
+                continue
             total.add(collapse(sc_all[ok], lambda i, p=p, good=good: (p, int(good[i])),
                                r_all[~ok].tolist(), self._good))
+        if self.winner_only:
+            return self._winner(found, total.failures)
         return total
+
+    def pairs_online(self, online: np.ndarray, scoring: np.ndarray) -> AllocSolution:
+        """tryAlloc over genAllocNodes' pairs of ``online`` (same group, in node order).
+
+        Without location tags every pair is scored by one kernel call; with
+        them the location score varies per pair and ``pairs`` does the work.
+        """
+        st, k = self.sim.state, self.k
+        ia = st.inst
+        grp = st.node[C.GROUP].astype(np.int64)
+        g = grp[online]
+        sizes = np.array([int((g == grp[p]).sum()) - 1 for p in online], dtype=np.int64)
+        prims = online[sizes > 0]
+        sizes = sizes[sizes > 0]
+        stat_n, stat_s, stat_v = np.zeros(N_METRICS), np.zeros(N_METRICS), np.zeros(N_METRICS)
+        n_on = _stats(st.node, scoring, stat_n, stat_s, stat_v)
+        if st.node_loc.shape[1] or not n_on:
+            return self.pairs([(int(p), online[(online != p) & (g == grp[p])])
+                               for p in prims], scoring)
+        pol = np.array([self._policy(int(p)) for p in prims], dtype=np.int64)
+        failures: list[int] = np.repeat(pol[pol != C.OK], sizes[pol != C.OK]).tolist()
+        prims, sizes = prims[pol == C.OK], sizes[pol == C.OK]
+        excl = ia.excl_ids[ia.excl_ptr[k]:ia.excl_ptr[k + 1]]
+        held = st.ptags[prims][:, excl] if len(excl) else np.zeros((len(prims), 0), np.int32)
+        ctx = self.sim.ctx(scoring)
+        locs = np.zeros(len(prims))
+        if ia.dsrd_ptr[k + 1] > ia.dsrd_ptr[k] and not ia.forthcoming[k]:
+            locs = np.array([unmet(ctx, k, int(p)) for p in prims], dtype=np.float64)
+        out_pr = np.empty(len(prims), dtype=np.int64)
+        out_r = np.full((len(prims), len(online)), -2, dtype=np.int64)
+        out_sc = np.zeros((len(prims), len(online)))
+        pair_matrix(self.sim.rows, st.peers, self.sim.it, k, prims, online, grp, self.force,
+                    (held > 0).any(axis=1), (held >= 1).sum(axis=1).astype(np.float64), locs,
+                    stat_n, stat_s, stat_v, np.full(len(prims), map_value(ctx.lex_counts)),
+                    out_pr, out_r, out_sc)
+        bad_p = out_pr != C.OK
+        failures += np.repeat(out_pr[bad_p], sizes[bad_p]).tolist()
+        out_r[bad_p] = -2
+        failures += out_r[(out_r >= 0) & (out_r != C.OK)].tolist()
+        valid = out_r == C.OK
+        if self.winner_only:
+            return self._best_of_matrix(prims, online, out_sc, valid, failures)
+        total = AllocSolution(failures=failures)
+        for i, p in enumerate(prims):
+            row = valid[i]
+            good = online[row]
+            total.add(collapse(out_sc[i, row], lambda j, p=int(p), good=good: (p, int(good[j])),
+                               [], self._good))
+        return total
+
+    def _best_of_matrix(self, prims: np.ndarray, cand: np.ndarray, scores: np.ndarray,
+                        valid: np.ndarray, failures: list[int]) -> AllocSolution:
+        """``_winner`` on a (primary x candidate) score matrix, without sorting it all.
+
+        The order is (score, later primary first, later secondary first): the
+        last cell holding the smallest score.  A few filtered cells are taken
+        out one by one; past that (or for NaN scores) the full order is used.
+        """
+        masked = np.where(valid, scores, np.inf)
+        sol = AllocSolution(failures=failures, allocs=int(valid.sum()))
+        for _ in range(16):
+            m = masked.min(initial=np.inf)
+            if not m < np.inf:
+                break
+            pos = int(np.flatnonzero(masked.ravel() == m)[-1])
+            i, j = divmod(pos, masked.shape[1])
+            nodes = (int(prims[i]), int(cand[j]))
+            if self._good(nodes):
+                sol.score, sol.nodes = float(m), nodes
+                return sol
+            masked[i, j] = np.inf
+            valid[i, j] = False
+            sol.failures.append(C.FAIL_N1)
+            sol.allocs -= 1
+        found = [(int(p), scores[i, valid[i]], cand[valid[i]]) for i, p in enumerate(prims)]
+        return self._winner([f for f in found if len(f[1])], sol.failures)
+
+    def _winner(self, found: list[tuple[int, np.ndarray, np.ndarray]],
+                failures: list[int]) -> AllocSolution:
+        """The pair tryAlloc would choose, filtering as few candidates as possible.
+
+        tryAlloc keeps each primary's best candidate that passes the filter and
+        then the best of those, a tie going to the later primary.  That is the
+        first candidate to pass in the order (score, later primary first, later
+        secondary first).  The success and failure counts are only exact when
+        no candidate passes (then all were filtered), so this is for callers
+        that print the counts only then (multi-allocate, change-group).
+        """
+        if not found:
+            return AllocSolution(failures=failures)
+        scores = np.concatenate([sc for _, sc, _ in found])
+        prim = np.concatenate([np.full(len(sc), p) for p, sc, _ in found])
+        sec = np.concatenate([g for _, _, g in found])
+        rank = np.concatenate([np.full(len(sc), i) for i, (_, sc, _) in enumerate(found)])
+        trial = np.concatenate([np.arange(len(sc)) for _, sc, _ in found])
+        order = np.lexsort((-trial, -rank, scores))
+        return collapse(scores[order], lambda i: (int(prim[order[i]]),
+                                                               int(sec[order[i]])),
+                        failures, self._good, presorted=True)
 
     def _no_stats(self, p, new_p, members, out_r, out_s) -> None:
         """No online node is scored: every metric is absent and the score is 0."""

@@ -25,6 +25,7 @@ from solver.nodeops import add_pri, add_sec, remove_pri, remove_sec
 from solver.simulate import Simulator
 
 _SHARED = frozenset({"diskless", "sharedfile", "rbd", "ext", "gluster"})
+_SHARED_CODES = frozenset(C.TEMPLATE_CODE[t] for t in _SHARED)
 
 
 class Recreate(Protocol):
@@ -72,24 +73,31 @@ class CapacityCheck:
         self.nodes = scope[st.node[C.OFFLINE, scope] == 0.0] if accept_existing else scope
         self._base: dict[int, Verdict] = {}
         self._class: dict[int, tuple[str, set[int]]] = {}
+        self._prims: dict[int, list[int]] = {}
         self._affects: dict[int, list[int]] | None = None
         self._by_group: dict[int, list[int]] = {}
         self._bad: set[int] = set()
         self._fragile: list[int] = []
         self.recreate = recreate
 
+    def _primaries(self, n: int) -> list[int]:
+        """Node n's pList (newest first), cached until a commit changes the node."""
+        if n not in self._prims:
+            self._prims[n] = self.sim.state.primaries(n)
+        return self._prims[n]
+
     def _classify(self, n: int) -> tuple[str, set[int]]:
         """("drbd" | "single" | "group", the drbd fail-overs' nodes) for node n."""
         if n not in self._class:
             st = self.sim.state
-            prims = st.primaries(n)
-            tpl = [st.data.instances[k].template for k in prims]
+            prims = self._primaries(n)
+            tpl = st.inst.template[prims] if prims else np.zeros(0, dtype=np.int8)
             deps = {n} | {int(st.inst.snode[k]) for k, t in zip(prims, tpl, strict=True)
-                          if t == "drbd"}
-            others = [t for t in tpl if t != "drbd"]
+                          if t == C.DT_DRBD}
+            others = [int(t) for t in tpl if t != C.DT_DRBD]
             if not others:
                 kind = "drbd"
-            elif len(others) == 1 and others[0] not in _SHARED:
+            elif len(others) == 1 and others[0] not in _SHARED_CODES:
                 kind = "single"
             else:
                 kind = "group"
@@ -98,7 +106,8 @@ class CapacityCheck:
 
     def _verdict(self, n: int) -> Verdict:
         if n not in self._base:
-            self._base[n] = can_evacuate(self.sim, n, self.in_scope, self.recreate)
+            self._base[n] = can_evacuate(self.sim, n, self.in_scope, self.recreate,
+                                         self._primaries(n))
         return self._base[n]
 
     def redundant(self) -> bool:
@@ -126,8 +135,35 @@ class CapacityCheck:
             elif kind == "single" and len(base.acceptors) <= 3:
                 self._fragile.append(n)
 
-    def after(self, apply: Callable[[], None], changed: Sequence[int]) -> bool:
-        """redundant() after ``apply`` (rolled back afterwards), which changes ``changed``."""
+    def invalidate(self, changed: Sequence[int]) -> None:
+        """Forget what a committed change of ``changed`` nodes may have altered."""
+        if self._affects is None:
+            self._base.clear()
+            self._class.clear()
+            self._prims.clear()
+            return
+        st = self.sim.state
+        drop: set[int] = set()
+        for c in (int(x) for x in changed):
+            drop.add(c)
+            drop.update(self._affects.get(c, ()))
+            drop.update(self._by_group.get(int(st.node[C.GROUP, c]), ()))
+        drop.update(n for n, v in self._base.items()
+                    if v.acceptors is not None and v.acceptors & set(changed))
+        for n in drop:
+            self._base.pop(n, None)
+            self._class.pop(n, None)
+        for c in changed:
+            self._prims.pop(int(c), None)
+        self._affects = None
+
+    def after(self, apply: Callable[[], None], changed: Sequence[int],
+              new: tuple[int, int] | None = None) -> bool:
+        """redundant() after ``apply`` (rolled back afterwards), which changes ``changed``.
+
+        ``new`` = (instance, node): ``apply`` makes the instance a new primary
+        of that node (an allocation); other primaries stay where they are.
+        """
         self._index()
         st = self.sim.state
         changed_set = {int(c) for c in changed}
@@ -141,8 +177,23 @@ class CapacityCheck:
             return False
         with self.sim.trial():
             apply()
-            return all(can_evacuate(self.sim, n, self.in_scope, self.recreate).ok
-                       for n in sorted(recheck))
+            prims = {n: ([new[0]] if new is not None and n == new[1] else [])
+                     + self._primaries(n) for n in sorted(recheck)}
+            st = self.sim.state
+            drbd_only = [n for n, ks in prims.items()
+                         if not ks or (st.inst.template[ks] == C.DT_DRBD).all()]
+            if drbd_only:
+                ks = [prims[n] for n in drbd_only]
+                ptr = np.cumsum([0] + [len(x) for x in ks]).astype(np.int64)
+                flat = np.array([k for x in ks for k in x], dtype=np.int64)
+                if not all_drbd_failovers_ok(
+                        self.sim.rows, st.peers, self.sim.tops[0], self.sim.tops[1],
+                        self.sim.tops[2], st.mig_ok, self.sim.it,
+                        np.array(drbd_only, dtype=np.int64), ptr, flat, st.inst.snode[flat]):
+                    return False
+            rest = set(drbd_only)
+            return all(can_evacuate(self.sim, n, self.in_scope, self.recreate, ks).ok
+                       for n, ks in prims.items() if n not in rest)
 
 
 @njit()
@@ -192,11 +243,23 @@ def drbd_failovers_ok(rows, peers, peer_max1, peer_arg1, peer_max2, mig_ok, it, 
     return True
 
 
+@njit()
+def all_drbd_failovers_ok(rows, peers, peer_max1, peer_arg1, peer_max2, mig_ok, it, nodes,
+                          ptr, prims, snodes) -> bool:
+    """drbd_failovers_ok for several nodes (primaries of nodes[i] in prims[ptr[i]:ptr[i+1]])."""
+    for i in range(nodes.shape[0]):
+        a = ptr[i]
+        b = ptr[i + 1]
+        if not drbd_failovers_ok(rows, peers, peer_max1, peer_arg1, peer_max2, mig_ok, it,
+                                 nodes[i], prims[a:b], snodes[a:b]):
+            return False
+    return True
+
+
 def can_evacuate(sim: Simulator, n: int, in_scope: np.ndarray,
-                 recreate: Recreate | None) -> Verdict:
-    """canEvacuateNode: fail over, move and re-create every primary of n (forced)."""
+                 recreate: Recreate | None, prims: list[int]) -> Verdict:
+    """canEvacuateNode: fail over, move and re-create every primary (``prims``) of n."""
     st = sim.state
-    prims = st.primaries(n)
     templates = [st.data.instances[k].template for k in prims]
     if all(t == "drbd" for t in templates):
         ks = np.array(prims, dtype=np.int64)

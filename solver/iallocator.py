@@ -75,17 +75,25 @@ class Hail:
         self.sim = Simulator(state, opts.force)
         self.names = [n.name for n in state.data.nodes]
         self.dedicated = False  # set by ``answer`` for exclusive-storage clusters
+        # multi-allocate and change-group print a solution's counts only when it
+        # failed, so the search may stop at the first candidate that passes
+        self._winner_only = False
+        # capacity checks by scope, kept across the entries of a multi-allocate
+        self._checks: dict[bytes, CapacityCheck] = {}
 
     # ---- allocation ----------------------------------------------------------
     def _capacity(self, scope: np.ndarray, allocator: Allocator):
         """allocGlobalN1 over ``scope``: the predicate tryAlloc filters with."""
         if not self.opts.capacity:
             return None
-        check = CapacityCheck(self.sim, scope, self.opts.accept_existing,
-                              _Recreate(self, scope))
+        key = scope.tobytes()
+        check = self._checks.get(key)
+        if check is None:
+            check = self._checks[key] = CapacityCheck(
+                self.sim, scope, self.opts.accept_existing, _Recreate(self, scope))
 
         def good(k: int, nodes: tuple[int, ...]) -> bool:
-            return check.after(lambda: allocator.commit(nodes), nodes)
+            return check.after(lambda: allocator.commit(nodes), nodes, (k, nodes[0]))
         return good
 
     def _try_alloc(self, k: int, inst: Instance, count: int, cand_nodes: np.ndarray,
@@ -104,18 +112,16 @@ class Hail:
         allocator = Allocator(self.sim, k, inst, self.opts.force if force is None else force,
                               None)
         allocator.capacity = self._capacity(scope, allocator)
+        allocator.winner_only = self._winner_only
         if count == 1:
             if not len(online):
                 raise EvacError("No online nodes")
             sol = allocator.single(online, scope)
         else:
             grp = st.node[C.GROUP, online]
-            pairs = [(int(p), online[(online != p) & (grp == grp[j])])
-                     for j, p in enumerate(online)]
-            pairs = [(p, ss) for p, ss in pairs if len(ss)]
-            if not pairs:
+            if not any((grp == grp[j]).sum() > 1 for j in range(len(online))):
                 raise EvacError("Not enough online nodes")
-            sol = allocator.pairs(pairs, scope)
+            sol = allocator.pairs_online(online, scope)
         sol.log.insert(0, sol.describe(self.names))
         return sol
 
@@ -214,6 +220,8 @@ class Hail:
         rec = self.state.data.instances[k]
         Allocator(self.sim, k, rec, self.opts.force, None).commit(
             sol.nodes, with_location=not self.dedicated)
+        for check in self._checks.values():
+            check.invalidate(sol.nodes)
 
     def allocate(self, req: Allocate, k: int) -> Answer:
         restrict = self.opts.restrict_to
@@ -268,6 +276,7 @@ class Hail:
 
     def _replay(self, entries, placements, scope: np.ndarray) -> bool:
         """Apply placements with Ganeti's strict node checks; then the global N+1 check."""
+        self._checks.clear()
         for (k, rec, _), nodes in zip(entries, placements, strict=True):
             if nodes is None:
                 continue
@@ -473,6 +482,7 @@ class Hail:
     def answer(self, req: Request, first_new: int, clones: dict[int, int]) -> Answer:
         if is_dedicated(self.state, req):
             self.dedicated = True
+        self._winner_only = isinstance(req, MultiAllocate | ChangeGroup)
         if isinstance(req, Allocate):
             return self.allocate(req, first_new)
         if isinstance(req, MultiAllocate):

@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> None:
         data = load_data(opts)
 
     # numba's start-up (~1 s) only pays off on big clusters
-    use_jit(len(data.nodes) * max(1, len(data.instances)) > JIT_THRESHOLD)
+    from solver.requests import MultiAllocate
+    entries = len(inp.request.entries) if isinstance(inp.request, MultiAllocate) else 1
+    use_jit(len(data.nodes) * max(1, len(data.instances)) * entries > JIT_THRESHOLD)
     from solver.iallocator import Hail, HailOptions, RequestFailed, with_new_instances
     full, first, clones = with_new_instances(data, inp.request)
     lo = LoadOptions(ignore_dynu=opts.ignore_dynu,

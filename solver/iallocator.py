@@ -75,6 +75,7 @@ class Hail:
         self.sim = Simulator(state, opts.force)
         self.names = [n.name for n in state.data.nodes]
         self.dedicated = False  # set by ``answer`` for exclusive-storage clusters
+        self._dedicated_groups: list[int] | None = None  # see dedicated_multi
         # multi-allocate and change-group print a solution's counts only when it
         # failed, so the search may stop at the first candidate that passes
         self._winner_only = False
@@ -314,7 +315,9 @@ class Hail:
         return Answer(info, [done, failed])
 
     def multi_allocate(self, req: MultiAllocate, first: int) -> Answer:
-        if self.opts.solver == "ilp" and not self.dedicated:
+        if self.dedicated:
+            return self.dedicated_multi(req, first)
+        if self.opts.solver == "ilp":
             ans = self.ilp_multi_allocate(req, first)
             if ans is not None:
                 return ans
@@ -470,7 +473,9 @@ class Hail:
             sol.log = self._group_lines(gdx, sol, None)
             return sol
         msgs: list[str] = []
-        groups = [int(g) for g in np.unique(st.node[C.GROUP]).astype(np.int64)]
+        groups = self._dedicated_groups
+        if groups is None:
+            groups = [int(g) for g in np.unique(st.node[C.GROUP]).astype(np.int64)]
         good = self._per_group(groups, msgs,
                                lambda g: self._dedicated_in_group(k, inst, count, g))
         if not good:
@@ -478,6 +483,36 @@ class Hail:
         g, sol = good[0]
         sol.log = ["Selected group: " + st.data.groups[g].name] + msgs
         return sol
+
+    def dedicated_multi(self, req: MultiAllocate, first: int) -> Answer:
+        """Dedicated multi-allocate, with Ganeti's node-list quirks (spec §5.8).
+
+        A placed entry leaves Ganeti with only its group's nodes, so later
+        entries see that group alone; with a group name every entry is placed
+        against the original nodes, and only the last placement remains.
+        """
+        done, failed = [], []
+        last = None
+        for j, entry in enumerate(req.entries):
+            k = first + j
+            if req.group_name is not None:
+                with self.sim.trial():
+                    sol = self._allocate_one(entry, k, req.group_name)
+            else:
+                sol = self._allocate_one(entry, k, None)
+            if sol.nodes is None:
+                failed.append([entry.instance.name, ", ".join(sol.log)])
+                continue
+            done.append([entry.instance.name, [self.names[n] for n in sol.nodes]])
+            if req.group_name is None:
+                self.commit(k, sol)
+                self._dedicated_groups = [int(self.state.node[C.GROUP, sol.nodes[0]])]
+            last = (k, sol)
+        if req.group_name is not None and last is not None:
+            self.commit(*last)
+        info = "%d instances failed to allocate and %d were allocated successfully" % (
+            len(failed), len(done))
+        return Answer(info, [done, failed])
 
     def answer(self, req: Request, first_new: int, clones: dict[int, int]) -> Answer:
         if is_dedicated(self.state, req):

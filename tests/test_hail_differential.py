@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import GANETI_FIXTURES, GANETI_HAIL, assert_same_output, requires_shared, run_tool
 
 from fixtures.generator import GenParams, generate
-from fixtures.requests import random_requests, request_json
+from fixtures.requests import VARIANTS, random_requests, request_json, vary
 
 pytestmark = [pytest.mark.ganeti, pytest.mark.skipif(
     not GANETI_HAIL.is_file(),
@@ -50,8 +51,8 @@ def test_ganeti_fixtures(fixture: str, options: list[str]) -> None:
     _compare([*options, str(GANETI_FIXTURES / fixture)])
 
 
-def _generated(shape: int, seed: int, tmp_path: Path) -> list[Path]:
-    cluster = generate(SHAPES[shape], seed)
+def _generated(shape: int, seed: int, tmp_path: Path, variant: str = "plain") -> list[Path]:
+    cluster = vary(generate(SHAPES[shape], seed), variant, np.random.default_rng(seed))
     paths = []
     for j, req in enumerate(random_requests(cluster, seed)):
         path = tmp_path / f"{req['type']}-{j}.json"
@@ -64,6 +65,23 @@ def _generated(shape: int, seed: int, tmp_path: Path) -> list[Path]:
 @pytest.mark.parametrize("shape", range(len(SHAPES)))
 def test_generated_requests(shape: int, seed: int, tmp_path: Path) -> None:
     for path in _generated(shape, seed, tmp_path):
+        for options in ([], ["--no-capacity-checks"]):
+            _compare([*options, str(path)])
+
+
+@pytest.mark.parametrize("variant", VARIANTS[1:])
+@pytest.mark.parametrize("shape", [1, 2, 4])
+def test_generated_variants(shape: int, variant: str, tmp_path: Path) -> None:
+    for path in _generated(shape, 7, tmp_path, variant):
+        _compare([str(path)])
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("variant", VARIANTS[1:])
+@pytest.mark.parametrize("seed", range(8, 20))
+@pytest.mark.parametrize("shape", range(len(SHAPES)))
+def test_generated_variants_many(shape: int, seed: int, variant: str, tmp_path: Path) -> None:
+    for path in _generated(shape, seed, tmp_path, variant):
         for options in ([], ["--no-capacity-checks"]):
             _compare([*options, str(path)])
 

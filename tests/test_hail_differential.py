@@ -61,7 +61,7 @@ def _generated(shape: int, seed: int, tmp_path: Path, variant: str = "plain") ->
     return paths
 
 
-@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("seed", range(1))
 @pytest.mark.parametrize("shape", range(len(SHAPES)))
 def test_generated_requests(shape: int, seed: int, tmp_path: Path) -> None:
     for path in _generated(shape, seed, tmp_path):
@@ -70,7 +70,7 @@ def test_generated_requests(shape: int, seed: int, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("variant", VARIANTS[1:])
-@pytest.mark.parametrize("shape", [1, 2, 4])
+@pytest.mark.parametrize("shape", [2, 4])
 def test_generated_variants(shape: int, variant: str, tmp_path: Path) -> None:
     for path in _generated(shape, 7, tmp_path, variant):
         _compare([str(path)])
@@ -87,7 +87,7 @@ def test_generated_variants_many(shape: int, seed: int, variant: str, tmp_path: 
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("seed", range(2, 30))
+@pytest.mark.parametrize("seed", range(1, 30))
 @pytest.mark.parametrize("shape", range(len(SHAPES)))
 def test_generated_requests_many(shape: int, seed: int, tmp_path: Path) -> None:
     for path in _generated(shape, seed, tmp_path):

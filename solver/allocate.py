@@ -360,7 +360,7 @@ class Allocator:
                     d += 1.0
         return d
 
-    def _add_primary(self, ctx, n: int, loc_score: int):
+    def primary_buffer(self, ctx, n: int, loc_score: int):
         """addPriEx on a copy of node n plus the tag and location bookkeeping."""
         st, k = self.sim.state, self.k
         buf = self.sim.rows[n].copy()
@@ -446,7 +446,7 @@ class Allocator:
             sc_all = np.zeros(len(ss))
             for ls, sel in self._by_location(p, ss):
                 members = ss[sel]
-                r, new_p = self._add_primary(ctx, p, ls)
+                r, new_p = self.primary_buffer(ctx, p, ls)
                 if r != C.OK:
                     r_all[sel] = r
                     continue
@@ -607,7 +607,7 @@ class Allocator:
         p = nodes[0]
         s = nodes[1] if len(nodes) > 1 else -1
         ls = loc_common(ctx, p, s) if s >= 0 and with_location else 0
-        r, new_p = self._add_primary(ctx, p, ls)
+        r, new_p = self.primary_buffer(ctx, p, ls)
         assert r == C.OK, "a chosen allocation must apply"
         bufs = [new_p]
         idx = [p]

@@ -573,7 +573,7 @@ class _Recreate:
         sol = alloc.single(nodes, self.scope)
         if sol.nodes is None:
             return False
-        _, buf = alloc._add_primary(self.hail.sim.ctx(self.scope), sol.nodes[0], 0)
+        _, buf = alloc.primary_buffer(self.hail.sim.ctx(self.scope), sol.nodes[0], 0)
         self.hail.sim.commit_copy(k, sol.nodes[0], buf)
         return True
 

@@ -220,3 +220,12 @@ def test_ilp_answers_are_valid_on_generated_clusters(tmp_path, cluster) -> None:
 def test_bad_solver_option() -> None:
     rc, out, err = hail(["--solver", "magic", "x.json"])
     assert rc == 1 and "Invalid solver 'magic'" in err
+
+
+@requires_shared
+def test_replacement_data_without_the_instance_is_an_error() -> None:
+    """-t gives other cluster data; a request naming an instance it lacks must not crash."""
+    rc, out, err = hail(["-t", str(GANETI_FIXTURES / "hbal-location-1.data"),
+                         str(GANETI_FIXTURES / "hail-node-evac.json")])
+    assert rc == 1 and out == "" and "Traceback" not in err
+    assert err.endswith("Error: the request's instance #4 is not in the cluster data given\n")

@@ -79,6 +79,26 @@ def _verbose_dump(inp, data, verbose: int) -> None:
             show_instance(i) for i in data.instances), file=sys.stderr)
 
 
+def _check_indices(req, data) -> None:
+    """The request names instances and nodes by their index in its own cluster data.
+
+    With -t or --simulate that data is replaced; an index the replacement lacks
+    makes Ganeti crash, here it is an error message.
+    """
+    from solver.requests import AllocateSecondary, ChangeGroup, NodeEvacuate, Relocate
+    insts = {AllocateSecondary: lambda r: [r.instance], Relocate: lambda r: [r.instance],
+             NodeEvacuate: lambda r: r.instances, ChangeGroup: lambda r: r.instances}
+    for kind, get in insts.items():
+        if isinstance(req, kind):
+            bad = [k for k in get(req) if k >= len(data.instances)]
+            if bad:
+                die(f"the request's instance #{bad[0]} is not in the cluster data given")
+    if isinstance(req, Relocate) and any(n >= len(data.nodes) for n in req.relocate_from):
+        die("the request's nodes to relocate from are not in the cluster data given")
+    if isinstance(req, ChangeGroup) and any(g >= len(data.groups) for g in req.target_groups):
+        die("the request's target groups are not in the cluster data given")
+
+
 def _placed(state: ClusterState) -> np.ndarray:
     return np.flatnonzero(state.inst.pnode >= 0)
 
@@ -95,23 +115,30 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except HtoolsError as e:
         die(str(e))
-    data = inp.data
-    if opts.data_file is not None or opts.simulate:
-        data = load_data(opts)
-
     # numba's start-up (~1 s) only pays off on big clusters
     from solver.requests import MultiAllocate
     entries = len(inp.request.entries) if isinstance(inp.request, MultiAllocate) else 1
-    use_jit(len(data.nodes) * max(1, len(data.instances)) * entries > JIT_THRESHOLD)
-    from solver.iallocator import Hail, HailOptions, RequestFailed, with_new_instances
-    full, first, clones = with_new_instances(data, inp.request)
+    use_jit(len(inp.data.nodes) * max(1, len(inp.data.instances)) * entries > JIT_THRESHOLD)
     lo = LoadOptions(ignore_dynu=opts.ignore_dynu,
                      static_kvm_node_memory=opts.static_kvm_node_memory)
+    data = inp.data
+    replaced = opts.data_file is not None or bool(opts.simulate)
+    if replaced:
+        # Ganeti reports the request's own data before it loads the replacement
+        try:
+            print_warnings(load_cluster(inp.data, lo), opts.verbose, always=True)
+        except HtoolsError as e:
+            die(str(e))
+        data = load_data(opts)
+        _check_indices(inp.request, data)
+    from solver.iallocator import Hail, HailOptions, RequestFailed, with_new_instances
+    full, first, clones = with_new_instances(data, inp.request)
     try:
         state = load_cluster(full, lo)
     except HtoolsError as e:
         die(str(e))
-    print_warnings(state, opts.verbose, always=True)
+    if not replaced:
+        print_warnings(state, opts.verbose, always=True)
     _verbose_dump(inp, data, opts.verbose)
     _print_nodes(state, opts.print_nodes, "Initial cluster")
     if opts.save_cluster:

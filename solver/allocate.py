@@ -514,7 +514,19 @@ class Allocator:
         if self.winner_only:
             return self._best_of_matrix(prims, online, out_sc, valid, failures)
         total = AllocSolution(failures=failures)
+        # each row's best candidate first (the last cell holding the row's minimum);
+        # only a row whose best is filtered out needs its full order
+        masked = np.where(valid, out_sc, np.inf)
+        mins = masked.min(axis=1, initial=np.inf)
+        last = masked.shape[1] - 1 - np.argmax((masked == mins[:, None])[:, ::-1], axis=1)
+        counts = valid.sum(axis=1)
         for i, p in enumerate(prims):
+            if not counts[i]:
+                continue
+            if mins[i] < np.inf and self._good((int(p), int(online[last[i]]))):
+                total.add(AllocSolution(allocs=int(counts[i]), score=float(mins[i]),
+                                        nodes=(int(p), int(online[last[i]]))))
+                continue
             row = valid[i]
             good = online[row]
             total.add(collapse(out_sc[i, row], lambda j, p=int(p), good=good: (p, int(good[j])),

@@ -28,21 +28,30 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from htools.errors import DataError
 from htools.fmt import show_double, show_string, show_string_list
-from htools.hsread import io_error_text, read_file, wrap_int
+from htools.hsread import io_error_text, read_file
+from htools.jsonread import Fail as _Fail
+from htools.jsonread import Obj as _Obj
+from htools.jsonread import any_value as _any
+from htools.jsonread import enum as _enum
+from htools.jsonread import list_of as _list_of
+from htools.jsonread import to_alloc_policy as _to_alloc_policy
+from htools.jsonread import to_bool as _to_bool
+from htools.jsonread import to_float as _to_float
+from htools.jsonread import to_int as _to_int
+from htools.jsonread import to_ipolicy as _to_ipolicy
+from htools.jsonread import to_obj as _to_obj
+from htools.jsonread import to_str as _to_str
+from htools.jsonread import to_template as _to_template
 from solver.loader import common_suffix
 from solver.records import (
-    ALLOC_POLICIES,
-    DISK_TEMPLATES,
     ClusterData,
     Group,
     Instance,
-    IPolicy,
-    ISpec,
     Node,
 )
 from solver.requests import (
@@ -74,51 +83,6 @@ class RequestFileError(DataError):
     prints ``hail: <message>`` and exits 1, and ``hbal -I`` prefixes them with
     ``failed to load data, aborting:``.  A distinct type lets each CLI choose.
     """
-
-
-class _Fail(Exception):
-    """A parse failure carrying Ganeti's message; becomes a DataError at the top."""
-
-
-# ---------------------------------------------------------------------------
-# JSON text, decoded as Text.JSON's decodeStrict decodes it
-
-
-class _Obj:
-    """A JSON object as Ganeti sees it: an association list.
-
-    ``pairs`` keeps every key in document order, duplicates included (for
-    the ``object contains only [...]`` messages); lookups find the first of
-    duplicate keys, like Haskell's ``lookup``.  The lookup table is built on
-    first use: decoding creates many objects, and construction stays cheap.
-    """
-
-    __slots__ = ("pairs", "_table")
-
-    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
-        self.pairs = pairs
-        self._table: dict[str, Any] | None = None
-
-    @property
-    def keys(self) -> list[str]:
-        return [key for key, _ in self.pairs]
-
-    def table(self) -> dict[str, Any]:
-        """Key -> value, the first of repeated keys winning."""
-        if self._table is None:
-            self._table = dict(self.pairs)
-            if len(self._table) != len(self.pairs):  # repeated keys: the first one counts
-                self._table = dict(reversed(self.pairs))
-        return self._table
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.table()
-
-    def __getitem__(self, key: str) -> Any:
-        return self.table()[key]
-
-    def get(self, key: str) -> Any:
-        return self.table().get(key)
 
 
 _TOP_LEVEL = "Invalid JSON: a JSON text a serialized object or array at the top level."
@@ -406,87 +370,9 @@ _OPENED = object()
 # Values, converted as Text.JSON's readJSON converts them
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, Decimal)) and not isinstance(value, bool)
-
-
-def _to_int(value: Any) -> int:
-    """Text.JSON's Int: any number, rounded half to even, wrapped to 64 bits."""
-    if not _is_number(value):
-        raise _Fail("Unable to read Int")
-    if isinstance(value, int):
-        return wrap_int(value)
-    if value.as_tuple().exponent >= 64:
-        return 0  # a multiple of 10**64, hence of 2**64
-    if value.adjusted() < -1:
-        return 0  # |value| < 0.1
-    return wrap_int(int(value.to_integral_value(rounding=ROUND_HALF_EVEN)))
-
-
-def _to_float(value: Any) -> float:
-    """Text.JSON's Double: the nearest double of the exact value (never -0.0)."""
-    if not _is_number(value):
-        raise _Fail("Unable to read Double")
-    try:
-        result = float(value)
-    except OverflowError:
-        result = float("inf") if value > 0 else float("-inf")
-    return result + 0.0
-
-
-def _to_bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _Fail("Unable to read Bool")
-    return value
-
-
-def _to_str(value: Any) -> str:
-    """A Haskell String: a JSON string, or an array of one-character strings."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        if not all(isinstance(c, str) and len(c) == 1 for c in value):
-            raise _Fail("Unable to read Char")
-        return "".join(value)
-    raise _Fail("Unable to read String")
-
-
-def _to_obj(value: Any) -> _Obj:
-    if not isinstance(value, _Obj):
-        raise _Fail("Unable to read JSObject")
-    return value
-
-
-def _any(value: Any) -> Any:
-    return value
-
-
-def _list_of(item: Callable[[Any], T]) -> Callable[[Any], list[T]]:
-    def convert(value: Any) -> list[T]:
-        if not isinstance(value, list):
-            raise _Fail("Unable to read list")
-        return [item(element) for element in value]
-    return convert
-
-
 _to_str_list = _list_of(_to_str)
 
 
-def _enum(type_name: str, allowed: tuple[str, ...]) -> Callable[[Any], str]:
-    """A Ganeti enumeration read from its string form (disk template, policy, ...)."""
-    def convert(value: Any) -> str:
-        try:
-            raw = _to_str(value)
-        except _Fail as err:
-            raise _Fail(f"Can't parse value for '{type_name}': {err}") from None
-        if raw not in allowed:
-            raise _Fail(f"Invalid string value for type {type_name}: {show_string(raw)}")
-        return raw
-    return convert
-
-
-_to_template = _enum("DiskTemplate", DISK_TEMPLATES)
-_to_alloc_policy = _enum("AllocPolicy", ALLOC_POLICIES)
 _to_hypervisor = _enum("Hypervisor", HYPERVISORS)
 _to_evac_mode = _enum("EvacMode", EVAC_MODES)
 
@@ -694,57 +580,6 @@ def _or_default(obj: _Obj, key: str, convert: Callable[[Any], T], default: T) ->
         return convert(obj[key])
     except _Fail:
         return default
-
-
-# ---------------------------------------------------------------------------
-# Instance policies (Ganeti's generated readers: other wording, no extra keys)
-
-
-def _record(value: Any, fields: tuple[tuple[str, Callable[[Any], Any]], ...]) -> list[Any]:
-    obj = _to_obj(value)
-    result = []
-    for key, convert in fields:
-        if key not in obj:
-            raise _Fail(f"key '{key}' not found, object contains only "
-                        f"{show_string_list(obj.keys)}")
-        try:
-            result.append(convert(obj[key]))
-        except _Fail as err:
-            raise _Fail(f"Can't parse value for '{key}': {err}") from None
-    allowed = sorted(key for key, _ in fields)
-    extra = sorted(set(obj.keys) - set(allowed))
-    if extra:
-        raise _Fail(f"Superfluous dictionary keys: {show_string_list(extra)}, "
-                    f"but only {show_string_list(allowed)} allowed.")
-    return result
-
-
-def _to_ispec(value: Any) -> ISpec:
-    return ISpec(*_record(value, (
-        ("memory-size", _to_int), ("cpu-count", _to_int), ("disk-size", _to_int),
-        ("disk-count", _to_int), ("nic-count", _to_int), ("spindle-use", _to_int),
-    )))
-
-
-def _to_minmax(value: Any) -> tuple[ISpec, ISpec]:
-    low, high = _record(value, (("min", _to_ispec), ("max", _to_ispec)))
-    return low, high
-
-
-def _to_ipolicy(value: Any) -> IPolicy:
-    minmax, std, templates, vcpu_ratio, spindle_ratio = _record(value, (
-        ("minmax", _list_of(_to_minmax)),
-        ("std", _to_ispec),
-        ("disk-templates", _list_of(_to_template)),
-        ("vcpu-ratio", _to_float),
-        ("spindle-ratio", _to_float),
-    ))
-    return IPolicy(minmax=minmax, std=std, disk_templates=templates,
-                   vcpu_ratio=vcpu_ratio, spindle_ratio=spindle_ratio)
-
-
-# ---------------------------------------------------------------------------
-# Groups, nodes, instances
 
 
 def _parse_group(uuid: str, value: Any) -> Group:

@@ -24,8 +24,8 @@ import socket
 import ssl
 import time
 import warnings
-from collections.abc import Callable, Iterable
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,18 +33,28 @@ import requests
 import urllib3.exceptions
 
 from htools.errors import DataError
-from htools.fmt import show_string, show_string_list
-from htools.hsread import read_file, wrap_int
+from htools.fmt import show_string_list
+from htools.hsread import read_file
+from htools.jsonread import Fail as _Fail
+from htools.jsonread import Obj as _Obj
+from htools.jsonread import any_value as _any
+from htools.jsonread import enum as _enum
+from htools.jsonread import list_of as _list_of
+from htools.jsonread import to_alloc_policy as _to_alloc_policy
+from htools.jsonread import to_bool as _to_bool
+from htools.jsonread import to_float as _to_float
+from htools.jsonread import to_int as _to_int
+from htools.jsonread import to_ipolicy as _to_ipolicy
+from htools.jsonread import to_obj as _to_obj
+from htools.jsonread import to_str as _to_str
+from htools.jsonread import to_template as _to_template
 from solver.records import (
-    ALLOC_POLICIES,
     DEFAULT_GROUP_UUID,
-    DISK_TEMPLATES,
     INSTANCE_STATUSES,
     ClusterData,
     Group,
     Instance,
     IPolicy,
-    ISpec,
     Node,
 )
 
@@ -70,24 +80,6 @@ _RESOURCES = (
 # JSON values with Ganeti's reading rules
 
 
-class _Fail(Exception):
-    """A parse failure carrying Ganeti's message; becomes a DataError at the top."""
-
-
-class _JObject(dict):
-    """A JSON object that answers lookups like Ganeti's association lists.
-
-    The first of duplicate keys wins, and ``keys_seen`` keeps every key in
-    document order for the ``object contains only [...]`` messages.
-    """
-
-    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
-        super().__init__()
-        self.keys_seen = [key for key, _ in pairs]
-        for key, value in pairs:
-            self.setdefault(key, value)
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid token {name}")
 
@@ -102,7 +94,7 @@ def _decode(what: str, body: str) -> Any:
         raise _Fail(f"{what}: Invalid JSON: a JSON text a serialized object or array "
                     "at the top level.")
     try:
-        return json.loads(body, object_pairs_hook=_JObject, parse_float=Decimal,
+        return json.loads(body, object_pairs_hook=_Obj, parse_float=Decimal,
                           parse_int=Decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
         raise _Fail(f"{what}: Invalid JSON: {err}") from None
@@ -121,86 +113,23 @@ def _render(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_render(item) for item in value) + "]"
     return "{" + ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {_render(v)}"
-                           for k, v in value.items()) + "}"
+                           for k, v in value.pairs) + "}"
 
 
-def _to_int(value: Any) -> int:
-    """Text.JSON's Int reader: any number, rounded half to even, wrapped."""
-    if not isinstance(value, Decimal):
-        raise _Fail("Unable to read Int")
-    if value.is_finite() and value.as_tuple().exponent >= 64:
-        # A multiple of 10**64 is a multiple of 2**64: it wraps to zero.
-        # Deciding that here avoids building enormous integers.
-        return 0
-    try:
-        return wrap_int(int(value.to_integral_value(rounding=ROUND_HALF_EVEN)))
-    except (InvalidOperation, ValueError, OverflowError):
-        raise _Fail("Unable to read Int") from None
-
-
-def _to_float(value: Any) -> float:
-    if not isinstance(value, Decimal):
-        raise _Fail("Unable to read Double")
-    return float(value)
-
-
-def _to_bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _Fail("Unable to read Bool")
-    return value
-
-
-def _to_str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _Fail("Unable to read String")
-    return value
-
-
-def _to_obj(value: Any) -> _JObject:
-    if not isinstance(value, _JObject):
-        raise _Fail("Unable to read JSObject")
-    return value
-
-
-def _any(value: Any) -> Any:
-    return value
-
-
-def _list_of(item: Callable[[Any], T]) -> Callable[[Any], list[T]]:
-    def convert(value: Any) -> list[T]:
-        if not isinstance(value, list):
-            raise _Fail("Unable to read list")
-        return [item(element) for element in value]
-    return convert
-
-
-def _enum(type_name: str, allowed: tuple[str, ...]) -> Callable[[Any], str]:
-    """A string-valued Ganeti enumeration (disk template, status, ...)."""
-    def convert(value: Any) -> str:
-        if not isinstance(value, str):
-            raise _Fail(f"Can't parse value for '{type_name}': Unable to read String")
-        if value not in allowed:
-            raise _Fail(f"Invalid string value for type {type_name}: {show_string(value)}")
-        return value
-    return convert
-
-
-_to_alloc_policy = _enum("AllocPolicy", ALLOC_POLICIES)
 _to_status = _enum("InstanceStatus", INSTANCE_STATUSES)
-_to_template = _enum("DiskTemplate", DISK_TEMPLATES)
 _to_hypervisor = _enum("Hypervisor", HYPERVISORS)
 
 
-def _missing(obj: _JObject, key: str) -> _Fail:
+def _missing(obj: _Obj, key: str) -> _Fail:
     return _Fail(f"key '{key}' not found, object contains only "
-                 f"{show_string_list(obj.keys_seen)}")
+                 f"{show_string_list(obj.keys)}")
 
 
 def _owned(owner: str | None, message: str) -> _Fail:
     return _Fail(f"{owner}: {message}" if owner else message)
 
 
-def _field(obj: _JObject, key: str, convert: Callable[[Any], T],
+def _field(obj: _Obj, key: str, convert: Callable[[Any], T],
            owner: str | None = None) -> T:
     """A required key (Ganeti's ``fromObj``, annotated with ``owner`` if given)."""
     if key not in obj:
@@ -211,7 +140,7 @@ def _field(obj: _JObject, key: str, convert: Callable[[Any], T],
         raise _owned(owner, f"key '{key}': {err}") from None
 
 
-def _optional(obj: _JObject, key: str, convert: Callable[[Any], T], default: T,
+def _optional(obj: _Obj, key: str, convert: Callable[[Any], T], default: T,
               owner: str | None = None) -> T:
     """An optional key: missing and ``null`` both give the default."""
     if obj.get(key) is None:
@@ -219,58 +148,7 @@ def _optional(obj: _JObject, key: str, convert: Callable[[Any], T], default: T,
     return _field(obj, key, convert, owner)
 
 
-# Ganeti's generated object readers (ipolicy and its parts) word their errors
-# differently from the hand-written ones above and reject unknown keys.
-
-
-def _record(value: Any, fields: Iterable[tuple[str, Callable[[Any], Any]]]) -> list[Any]:
-    obj = _to_obj(value)
-    result = []
-    names = []
-    for key, convert in fields:
-        names.append(key)
-        if key not in obj:
-            raise _missing(obj, key)
-        try:
-            result.append(convert(obj[key]))
-        except _Fail as err:
-            raise _Fail(f"Can't parse value for '{key}': {err}") from None
-    extra = sorted(set(obj) - set(names))
-    if extra:
-        raise _Fail(f"Superfluous dictionary keys: {show_string_list(extra)}, "
-                    f"but only {show_string_list(sorted(names))} allowed.")
-    return result
-
-
-def _to_ispec(value: Any) -> ISpec:
-    return ISpec(*_record(value, (
-        ("memory-size", _to_int), ("cpu-count", _to_int), ("disk-size", _to_int),
-        ("disk-count", _to_int), ("nic-count", _to_int), ("spindle-use", _to_int),
-    )))
-
-
-def _to_minmax(value: Any) -> tuple[ISpec, ISpec]:
-    low, high = _record(value, (("min", _to_ispec), ("max", _to_ispec)))
-    return low, high
-
-
-def _to_ipolicy(value: Any) -> IPolicy:
-    minmax, std, templates, vcpu_ratio, spindle_ratio = _record(value, (
-        ("minmax", _list_of(_to_minmax)),
-        ("std", _to_ispec),
-        ("disk-templates", _list_of(_to_template)),
-        ("vcpu-ratio", _to_float),
-        ("spindle-ratio", _to_float),
-    ))
-    return IPolicy(minmax=minmax, std=std, disk_templates=templates,
-                   vcpu_ratio=vcpu_ratio, spindle_ratio=spindle_ratio)
-
-
-# ---------------------------------------------------------------------------
-# Resources
-
-
-def _object_array(what: str, body: str) -> list[_JObject]:
+def _object_array(what: str, body: str) -> list[_Obj]:
     """A top-level array of objects; every element is checked before any is used."""
     data = _decode(what, body)
     try:
@@ -279,7 +157,7 @@ def _object_array(what: str, body: str) -> list[_JObject]:
         raise _Fail(f"{what}: {err}") from None
 
 
-def _parse_group(obj: _JObject) -> Group:
+def _parse_group(obj: _Obj) -> Group:
     name = _field(obj, "name", _to_str, "Parsing new group")
     owner = f"Group '{name}'"
     uuid = _field(obj, "uuid", _to_str, owner)
@@ -290,7 +168,7 @@ def _parse_group(obj: _JObject) -> Group:
     return Group(name=name, uuid=uuid, alloc_policy=policy, tags=tags, ipolicy=ipolicy)
 
 
-def _parse_node(obj: _JObject, group_index: dict[str, int]) -> Node:
+def _parse_node(obj: _Obj, group_index: dict[str, int]) -> Node:
     """One node; resource figures are only read (and required) for live nodes."""
     name = _field(obj, "name", _to_str, "Parsing new node")
     owner = f"Node '{name}', error while parsing data"
@@ -298,7 +176,7 @@ def _parse_node(obj: _JObject, group_index: dict[str, int]) -> Node:
     drained = _field(obj, "drained", _to_bool, owner)
     vm_capable = _optional(obj, "vm_capable", _to_bool, True, owner)
     ndparams = _field(obj, "ndparams", _any, owner)
-    if not isinstance(ndparams, _JObject):
+    if not isinstance(ndparams, _Obj):
         raise _Fail("not an object")
     excl = _field(ndparams, "exclusive_storage", _to_bool, owner)
     guuid = _optional(obj, "group.uuid", _to_str, DEFAULT_GROUP_UUID, owner)
@@ -332,7 +210,7 @@ def _parse_node(obj: _JObject, group_index: dict[str, int]) -> Node:
                 excl_storage=excl, tags=tags, drained=drained, vm_capable=vm_capable)
 
 
-def _disk_spindles(obj: _JObject, owner: str) -> list[int | None]:
+def _disk_spindles(obj: _Obj, owner: str) -> list[int | None]:
     """``disk.spindles``: a list whose ``null`` entries mean "unknown"."""
     if "disk.spindles" not in obj:
         raise _owned(owner, str(_missing(obj, "disk.spindles")))
@@ -352,7 +230,7 @@ def _disk_spindles(obj: _JObject, owner: str) -> list[int | None]:
     return result
 
 
-def _instance_memory(obj: _JObject, beparams: _JObject, owner: str) -> int:
+def _instance_memory(obj: _Obj, beparams: _Obj, owner: str) -> int:
     """The running size (``oper_ram``) if known, else the configured size."""
     oper_ram = _field(obj, "oper_ram", _any, owner)
     if isinstance(oper_ram, Decimal):
@@ -366,7 +244,7 @@ def _instance_memory(obj: _JObject, beparams: _JObject, owner: str) -> int:
     raise _Fail("; ".join(errors))
 
 
-def _parse_instance(obj: _JObject, node_index: dict[str, int]) -> Instance:
+def _parse_instance(obj: _Obj, node_index: dict[str, int]) -> Instance:
     name = _field(obj, "name", _to_str, "Parsing new instance")
     owner = f"Instance '{name}', error while parsing data"
     dsk = _field(obj, "disk_usage", _to_int, owner)
@@ -404,7 +282,7 @@ def _node_ref(node_index: dict[str, int], node: str, instance: str) -> int:
 
 def _parse_info(body: str) -> tuple[str, list[str], IPolicy, str]:
     data = _decode("Parsing cluster info", body)
-    if not isinstance(data, _JObject):
+    if not isinstance(data, _Obj):
         raise _Fail("Parsing cluster info: Unable to read JSObject")
     owner = "Parsing cluster data"
     master = _field(data, "master", _to_str, owner)

@@ -344,3 +344,9 @@ def show_string_list(names: list[str]) -> str:
 def show_int_list(values: list[int]) -> str:
     """Haskell ``show`` of a list of ints: ``[3,1]``, ``[-1,2]``."""
     return "[" + ",".join(str(v) for v in values) + "]"
+
+
+# Haskell ``show`` of Ganeti's DiskTemplate constructors, by template name.
+TEMPLATE_SHOW = {"diskless": "DTDiskless", "file": "DTFile", "sharedfile": "DTSharedFile",
+                 "plain": "DTPlain", "blockdev": "DTBlock", "drbd": "DTDrbd8", "rbd": "DTRbd",
+                 "ext": "DTExt", "gluster": "DTGluster"}

@@ -584,14 +584,10 @@ def _show_maybe(allowed: list[int] | None) -> str:
 
 _POLICY_SHOW = {"preferred": "AllocPreferred", "last_resort": "AllocLastResort",
                 "unallocable": "AllocUnallocable"}
-_TEMPLATE_SHOW = {"diskless": "DTDiskless", "file": "DTFile", "sharedfile": "DTSharedFile",
-                  "plain": "DTPlain", "blockdev": "DTBlock", "drbd": "DTDrbd8", "rbd": "DTRbd",
-                  "ext": "DTExt", "gluster": "DTGluster"}
-
 
 def show_group(grp, idx: int) -> str:
     """Haskell's show of Ganeti's Group record (it appears in one error message)."""
-    from htools.fmt import show_double, show_string, show_string_list
+    from htools.fmt import TEMPLATE_SHOW, show_double, show_string, show_string_list
 
     def spec(s) -> str:
         return ("ISpec {iSpecMemorySize = %d, iSpecCpuCount = %d, iSpecDiskSize = %d, "
@@ -603,7 +599,7 @@ def show_group(grp, idx: int) -> str:
     ipol = ("IPolicy {iPolicyMinMaxISpecs = [%s], iPolicyStdSpec = %s, "
             "iPolicyDiskTemplates = [%s], iPolicyVcpuRatio = %s, iPolicySpindleRatio = %s}"
             % (minmax, spec(pol.std),
-               ",".join(_TEMPLATE_SHOW[t] for t in pol.disk_templates),
+               ",".join(TEMPLATE_SHOW[t] for t in pol.disk_templates),
                show_double(pol.vcpu_ratio), show_double(pol.spindle_ratio)))
     return ("Group {name = %s, uuid = %s, idx = %d, allocPolicy = %s, networks = %s, "
             "iPolicy = %s, allTags = %s}"

@@ -17,7 +17,7 @@ from htools.cli.common import (
 )
 from htools.cli.options import parse_or_exit
 from htools.errors import HtoolsError
-from htools.fmt import show_string, show_string_list
+from htools.fmt import TEMPLATE_SHOW, show_string, show_string_list
 from solver.cluster import ClusterState
 from solver.jit import use_jit
 from solver.loader import LoadOptions, load_cluster
@@ -46,10 +46,6 @@ _RUN_STATES = {"running": "Running", "ADMIN_down": "StatusDown", "ADMIN_offline"
                "ERROR_down": "ErrorDown", "ERROR_up": "ErrorUp", "ERROR_nodedown": "NodeDown",
                "ERROR_nodeoffline": "NodeOffline", "USER_down": "UserDown",
                "ERROR_wrongnode": "WrongNode"}
-_TEMPLATES = {"diskless": "DTDiskless", "file": "DTFile", "sharedfile": "DTSharedFile",
-              "plain": "DTPlain", "blockdev": "DTBlock", "drbd": "DTDrbd8", "rbd": "DTRbd",
-              "ext": "DTExt", "gluster": "DTGluster"}
-
 
 def show_instance(inst) -> str:
     """A Haskell-record rendering of an instance, as hail -v -v shows what it read.
@@ -64,7 +60,7 @@ def show_instance(inst) -> str:
             "forthcoming = %s}" % (
                 show_string(inst.name), inst.mem, inst.dsk, disks, inst.vcpus,
                 _RUN_STATES.get(inst.status, inst.status), inst.pnode, inst.snode,
-                _TEMPLATES.get(inst.template, inst.template), inst.spindle_use,
+                TEMPLATE_SHOW.get(inst.template, inst.template), inst.spindle_use,
                 show_string_list(inst.tags), "True" if inst.forthcoming else "False"))
 
 

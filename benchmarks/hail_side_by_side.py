@@ -17,26 +17,19 @@ from pathlib import Path
 
 from benchmarks.side_by_side import parse_sizes, timed_run
 from fixtures.generator import GenParams, generate
-from fixtures.requests import request_json
+from fixtures.requests import request_json, uniform_multi
 
 GANETI_HAIL = "/usr/lib/ganeti/3.0/usr/lib/ganeti/iallocators/hail"
 DEFAULT_SIZES = "50/400,200/1600,1000/8000"
 
 
-def _instance(name: str) -> dict:
-    return {"name": name, "memory": 1024, "vcpus": 1, "disk_space_total": 10240,
-            "disks": [{"size": 10240, "mode": "rw"}], "disk_template": "drbd",
-            "spindle_use": 1, "tags": [], "nics": [], "required_nodes": 2}
-
-
 def requests(nodes: int, instances: int, multi: int) -> dict[str, str]:
     cluster = generate(GenParams(nodes=nodes, instances=instances, fill=0.3, skew=0.0,
                                  mix=(("drbd", 1.0),)), 1)
+    one = uniform_multi(1)["instances"][0]
     return {
-        "allocate": request_json(cluster, {"type": "allocate", **_instance("new")}),
-        f"multi-allocate x{multi}": request_json(cluster, {
-            "type": "multi-allocate",
-            "instances": [_instance(f"new{j}") for j in range(multi)]}),
+        "allocate": request_json(cluster, {"type": "allocate", **one}),
+        f"multi-allocate x{multi}": request_json(cluster, uniform_multi(multi)),
     }
 
 

@@ -268,12 +268,17 @@ def pair_scores(rows, peers, it, k, p, new_p, ss, stat_n, stat_s, stat_v, map_va
 
 @njit(parallel=True)
 def pair_matrix(rows, peers, it, k, prims, cand, group, force, rejected, conflicts, locs,
-                stat_n, stat_s, stat_v, map_vals, out_pr, out_r, out_score) -> None:
+                stat_n, stat_s, stat_v, map_vals, out_pr, out_r, out_score, out_dmin,
+                out_dmax, out_bmax) -> None:
     """Every (primary, secondary) of a request at once (no location tags involved).
 
     Row i is primary ``prims[i]`` (its addPri result in ``out_pr[i]``); column
     j is candidate ``cand[j]``, skipped (-2) when it is the primary itself or
-    in another group.  Rows are independent and run in parallel.
+    in another group.  Rows are independent and run in parallel.  Each row
+    also records, over its placeable pairs, the range of every metric's
+    variance change and the largest change of its sum (``out_d*``/``out_bmax``,
+    initialised by the caller): what ``solver.pairbounds`` needs to bound how
+    the row's scores drift when other nodes change.
     """
     nf = rows.shape[1]
     for i in prange(prims.shape[0]):
@@ -301,6 +306,12 @@ def pair_matrix(rows, peers, it, k, prims, cand, group, force, rejected, conflic
                                  old, new, n2, t1, v2)
             out_r[i, j] = rr
             out_score[i, j] = sc
+            if rr == C.OK:
+                for m in range(N_METRICS):
+                    d = v2[m] - stat_v[m]
+                    out_dmin[i, m] = min(out_dmin[i, m], d)
+                    out_dmax[i, m] = max(out_dmax[i, m], d)
+                    out_bmax[i, m] = max(out_bmax[i, m], abs(t1[m] - stat_s[m]))
 
 
 @njit()
@@ -332,6 +343,45 @@ def single_scores(nd, rows, it, k, nodes, scoring, force, tag_reject, conflicts,
                                    online, detail)
 
 
+@dataclass
+class MatrixInputs:
+    """What ``pair_matrix`` needs beyond the simulator: one request's rows and columns.
+
+    ``prims`` are the primaries that pass the policy, ``cand`` the online
+    nodes; the per-primary arrays say what exclusion tags and desired
+    locations add there.
+    """
+
+    prims: np.ndarray
+    cand: np.ndarray
+    grp: np.ndarray
+    rejected: np.ndarray
+    conflicts: np.ndarray
+    locs: np.ndarray
+    map_val: float
+    stat_n: np.ndarray
+    stat_s: np.ndarray
+    stat_v: np.ndarray
+
+    def scan(self, alloc: Allocator, rows: np.ndarray, cols: np.ndarray | None = None):
+        """pair_matrix over the primaries ``rows`` (indices into ``prims``) and columns.
+
+        Returns (addPri results, addSec results, scores, (dmin, dmax, bmax)).
+        """
+        cand = self.cand if cols is None else self.cand[cols]
+        n = len(rows)
+        out_pr = np.empty(n, dtype=np.int64)
+        out_r = np.full((n, len(cand)), -2, dtype=np.int64)
+        out_sc = np.zeros((n, len(cand)))
+        track = (np.full((n, N_METRICS), np.inf), np.full((n, N_METRICS), -np.inf),
+                 np.zeros((n, N_METRICS)))
+        pair_matrix(alloc.sim.rows, alloc.sim.state.peers, alloc.sim.it, alloc.k,
+                    self.prims[rows], cand, self.grp, alloc.force, self.rejected[rows],
+                    self.conflicts[rows], self.locs[rows], self.stat_n, self.stat_s,
+                    self.stat_v, np.full(n, self.map_val), out_pr, out_r, out_sc, *track)
+        return out_pr, out_r, out_sc, track
+
+
 class Allocator:
     """tryAlloc for one new instance on a Simulator's state."""
 
@@ -345,6 +395,8 @@ class Allocator:
         self._policy_cache: dict[tuple[int, bool], int] = {}
         # only the chosen placement matters, not the success/failure counts
         self.winner_only = False
+        # pair scores carried over from the previous multi-allocate entry
+        self.pair_cache = None
 
     def _lex_gain(self, ctx, n: int, scoring_on: np.ndarray) -> float:
         """Location-exclusion value gained when k becomes a primary of n."""
@@ -482,7 +534,7 @@ class Allocator:
         ia = st.inst
         grp = st.node[C.GROUP].astype(np.int64)
         g = grp[online]
-        sizes = np.array([int((g == grp[p]).sum()) - 1 for p in online], dtype=np.int64)
+        sizes = np.bincount(g, minlength=int(g.max(initial=0)) + 1)[g] - 1
         prims = online[sizes > 0]
         sizes = sizes[sizes > 0]
         stat_n, stat_s, stat_v = np.zeros(N_METRICS), np.zeros(N_METRICS), np.zeros(N_METRICS)
@@ -499,13 +551,14 @@ class Allocator:
         locs = np.zeros(len(prims))
         if ia.dsrd_ptr[k + 1] > ia.dsrd_ptr[k] and not ia.forthcoming[k]:
             locs = np.array([unmet(ctx, k, int(p)) for p in prims], dtype=np.float64)
-        out_pr = np.empty(len(prims), dtype=np.int64)
-        out_r = np.full((len(prims), len(online)), -2, dtype=np.int64)
-        out_sc = np.zeros((len(prims), len(online)))
-        pair_matrix(self.sim.rows, st.peers, self.sim.it, k, prims, online, grp, self.force,
-                    (held > 0).any(axis=1), (held >= 1).sum(axis=1).astype(np.float64), locs,
-                    stat_n, stat_s, stat_v, np.full(len(prims), map_value(ctx.lex_counts)),
-                    out_pr, out_r, out_sc)
+        inputs = MatrixInputs(prims, online, grp, (held > 0).any(axis=1),
+                              (held >= 1).sum(axis=1).astype(np.float64), locs,
+                              float(map_value(ctx.lex_counts)), stat_n, stat_s, stat_v)
+        if self.winner_only and self.pair_cache is not None:
+            sol = self.pair_cache.winner(self, inputs)
+            if sol is not None:
+                return sol
+        out_pr, out_r, out_sc, _ = inputs.scan(self, np.arange(len(prims)))
         bad_p = out_pr != C.OK
         failures += np.repeat(out_pr[bad_p], sizes[bad_p]).tolist()
         out_r[bad_p] = -2

@@ -74,10 +74,13 @@ class CapacityCheck:
         self._base: dict[int, Verdict] = {}
         self._class: dict[int, tuple[str, set[int]]] = {}
         self._prims: dict[int, list[int]] = {}
-        self._affects: dict[int, list[int]] | None = None
-        self._by_group: dict[int, list[int]] = {}
+        # the dependency index: built once, then kept up to date node by node
+        self._dirty: set[int] | None = None  # None: not built
+        self._entry: dict[int, tuple[str, set[int]]] = {}
+        self._affects: dict[int, set[int]] = {}
+        self._by_group: dict[int, set[int]] = {}
         self._bad: set[int] = set()
-        self._fragile: list[int] = []
+        self._fragile: set[int] = set()
         self.recreate = recreate
 
     def _primaries(self, n: int) -> list[int]:
@@ -115,29 +118,42 @@ class CapacityCheck:
         return all(self._verdict(int(n)).ok for n in self.nodes)
 
     def _index(self) -> None:
-        """Every node's verdict and who depends on what, once per starting state."""
-        if self._affects is not None:
-            return
-        st = self.sim.state
-        self._affects = {}
-        self._by_group = {}
-        self._bad = set()
-        self._fragile = []
-        for n in (int(x) for x in self.nodes):
-            kind, deps = self._classify(n)
-            for d in deps:
-                self._affects.setdefault(d, []).append(n)
-            if kind == "group":
-                self._by_group.setdefault(int(st.node[C.GROUP, n]), []).append(n)
-            base = self._verdict(n)
-            if not base.ok:
-                self._bad.add(n)
-            elif kind == "single" and len(base.acceptors) <= 3:
-                self._fragile.append(n)
+        """Every node's verdict and who depends on what (only changed nodes redone)."""
+        if self._dirty is None:
+            self._entry, self._affects, self._by_group = {}, {}, {}
+            self._bad, self._fragile = set(), set()
+            todo = [int(x) for x in self.nodes]
+        else:
+            todo = sorted(self._dirty)
+        self._dirty = set()
+        for n in todo:
+            self._enter(n)
+
+    def _enter(self, n: int) -> None:
+        kind, deps = self._classify(n)
+        self._entry[n] = (kind, deps)
+        for d in deps:
+            self._affects.setdefault(d, set()).add(n)
+        if kind == "group":
+            self._by_group.setdefault(int(self.sim.state.node[C.GROUP, n]), set()).add(n)
+        base = self._verdict(n)
+        if not base.ok:
+            self._bad.add(n)
+        elif kind == "single" and len(base.acceptors) <= 3:
+            self._fragile.add(n)
+
+    def _leave(self, n: int) -> None:
+        kind, deps = self._entry.pop(n)
+        for d in deps:
+            self._affects[d].discard(n)
+        if kind == "group":
+            self._by_group[int(self.sim.state.node[C.GROUP, n])].discard(n)
+        self._bad.discard(n)
+        self._fragile.discard(n)
 
     def invalidate(self, changed: Sequence[int]) -> None:
         """Forget what a committed change of ``changed`` nodes may have altered."""
-        if self._affects is None:
+        if self._dirty is None:
             self._base.clear()
             self._class.clear()
             self._prims.clear()
@@ -153,9 +169,11 @@ class CapacityCheck:
         for n in drop:
             self._base.pop(n, None)
             self._class.pop(n, None)
+            if n in self._entry:
+                self._leave(n)
+                self._dirty.add(n)
         for c in changed:
             self._prims.pop(int(c), None)
-        self._affects = None
 
     def after(self, apply: Callable[[], None], changed: Sequence[int],
               new: tuple[int, int] | None = None) -> bool:

@@ -31,6 +31,7 @@ from solver.globaln1 import CapacityCheck
 from solver.moves import unmet
 from solver.nodeops import remove_pri
 from solver.opcodes import move_opcodes
+from solver.pairbounds import PairCache
 from solver.records import ALLOC_POLICIES, ClusterData, Instance
 from solver.requests import (
     Allocate,
@@ -81,6 +82,8 @@ class Hail:
         self._winner_only = False
         # capacity checks by scope, kept across the entries of a multi-allocate
         self._checks: dict[bytes, CapacityCheck] = {}
+        # pair scores by (candidates, scope), kept across a multi-allocate's entries
+        self._pair_caches: dict[tuple[bytes, bytes], PairCache] | None = None
 
     # ---- allocation ----------------------------------------------------------
     def _capacity(self, scope: np.ndarray, allocator: Allocator):
@@ -114,6 +117,9 @@ class Hail:
                               None)
         allocator.capacity = self._capacity(scope, allocator)
         allocator.winner_only = self._winner_only
+        if self._pair_caches is not None:
+            allocator.pair_cache = self._pair_caches.setdefault(
+                (online.tobytes(), scope.tobytes()), PairCache())
         if count == 1:
             if not len(online):
                 raise EvacError("No online nodes")
@@ -223,6 +229,8 @@ class Hail:
             sol.nodes, with_location=not self.dedicated)
         for check in self._checks.values():
             check.invalidate(sol.nodes)
+        for cache in (self._pair_caches or {}).values():
+            cache.touched(sol.nodes)
 
     def allocate(self, req: Allocate, k: int) -> Answer:
         restrict = self.opts.restrict_to
@@ -322,6 +330,7 @@ class Hail:
             if ans is not None:
                 return ans
         done, failed = [], []
+        self._pair_caches = {}
         for j, entry in enumerate(req.entries):
             k = first + j
             sol = self._allocate_one(entry, k, req.group_name)

@@ -29,12 +29,16 @@ def jit_enabled() -> bool:
 
 
 def njit(**options) -> Callable:
-    """numba.njit(cache=True, **options), or the function itself without JIT."""
+    """numba.njit(cache=True, **options), or the function itself without JIT.
+
+    Division follows IEEE (x/0 is inf or nan, as in numpy and in Ganeti),
+    not Python's ZeroDivisionError: an offline node reports zero memory.
+    """
     def deco(fn: Callable) -> Callable:
         if not _enabled:
             return fn
         import numba
-        return numba.njit(cache=True, **options)(fn)
+        return numba.njit(cache=True, error_model="numpy", **options)(fn)
     return deco
 
 

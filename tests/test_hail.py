@@ -122,10 +122,15 @@ def test_change_group_moves_to_the_other_group(tmp_path, cluster) -> None:
         assert failed and failed[0][0] == inst.name
 
 
+JIT_SHAPES = [GenParams(nodes=12, instances=60, groups=2, exclusion=2, locations=2),
+              # an offline node reports no memory: x/0 must give inf, not an exception
+              GenParams(nodes=8, instances=30, offline_nodes=1, skew=0.9)]
+
+
 @pytest.mark.parametrize("req_kind", range(8))
-def test_compiled_kernels_answer_like_plain_python(tmp_path, req_kind: int) -> None:
-    cluster = generate(GenParams(nodes=12, instances=60, groups=2, exclusion=2,
-                                 locations=2), 5)
+@pytest.mark.parametrize("shape", range(len(JIT_SHAPES)))
+def test_compiled_kernels_answer_like_plain_python(tmp_path, shape: int, req_kind: int) -> None:
+    cluster = generate(JIT_SHAPES[shape], 5)
     req = random_requests(cluster, 5)[req_kind]
     path = _request(tmp_path, cluster, req)
     assert hail([path], jit="1") == hail([path], jit="0")

@@ -16,7 +16,7 @@ import pytest
 from conftest import GANETI_FIXTURES, GANETI_HAIL, assert_same_output, requires_shared, run_tool
 
 from fixtures.generator import GenParams, generate
-from fixtures.requests import VARIANTS, random_requests, request_json, vary
+from fixtures.requests import VARIANTS, random_requests, request_json, uniform_multi, vary
 
 pytestmark = [pytest.mark.ganeti, pytest.mark.skipif(
     not GANETI_HAIL.is_file(),
@@ -67,6 +67,27 @@ def test_generated_requests(shape: int, seed: int, tmp_path: Path) -> None:
     for path in _generated(shape, seed, tmp_path):
         for options in ([], ["--no-capacity-checks"]):
             _compare([*options, str(path)])
+
+
+_DRBD = (("drbd", 1.0),)
+FILL_SHAPES = [  # N+1-redundant drbd clusters that take a few dozen more instances
+    GenParams(nodes=8, instances=30, groups=2, exclusion=2, fill=0.2, mix=_DRBD, skew=0.0),
+    GenParams(nodes=30, instances=100, fill=0.25, mix=_DRBD, skew=0.0),
+    GenParams(nodes=40, instances=100, groups=2, fill=0.2, mix=_DRBD, skew=0.0),
+]
+FILL_SPECS = [(1024, 10240, ()), (4096, 51200, ()), (512, 2048, ("service:0",))]
+
+
+@pytest.mark.parametrize("spec", range(len(FILL_SPECS)))
+@pytest.mark.parametrize("shape", range(len(FILL_SHAPES)))
+def test_uniform_multi_allocate(shape: int, spec: int, tmp_path: Path) -> None:
+    """Many identical instances: the entries after the first reuse the pair scores."""
+    mem, disk, tags = FILL_SPECS[spec]
+    path = tmp_path / "fill.json"
+    path.write_text(request_json(generate(FILL_SHAPES[shape], shape),
+                                 uniform_multi(30, mem, disk, tags)), encoding="utf-8")
+    for options in ([], ["--no-capacity-checks"]):
+        _compare([*options, str(path)])
 
 
 @pytest.mark.parametrize("variant", VARIANTS[1:])

@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from solver import cluster as C
+from solver.allocate import Allocator
 from solver.jit import njit
 from solver.moves import FAILOVER, FAILOVER_TO_ANY
 from solver.nodeops import add_pri, add_sec, remove_pri, remove_sec
@@ -36,6 +37,33 @@ class Recreate(Protocol):
 
     def place(self, k: int, nodes: list[int]) -> bool:
         """Put a copy of k on the best of ``nodes`` (Ganeti's choice); False if none."""
+
+
+class AllocRecreate:
+    """Re-creation as Ganeti's capacity check does it: policy, forced addPri, best score.
+
+    ``scope`` are the nodes scored; the copy loads its node but is not
+    registered as an instance.
+    """
+
+    def __init__(self, sim: Simulator, scope: np.ndarray) -> None:
+        self.sim = sim
+        self.scope = scope
+
+    def _allocator(self, k: int) -> Allocator:
+        return Allocator(self.sim, k, self.sim.state.data.instances[k], True, None)
+
+    def acceptors(self, k: int, nodes: list[int]) -> list[int]:
+        return self._allocator(k).acceptors(nodes, self.scope)
+
+    def place(self, k: int, nodes: list[int]) -> bool:
+        alloc = self._allocator(k)
+        sol = alloc.single(nodes, self.scope)
+        if sol.nodes is None:
+            return False
+        _, buf = alloc.primary_buffer(self.sim.ctx(self.scope), sol.nodes[0], 0)
+        self.sim.commit_copy(k, sol.nodes[0], buf)
+        return True
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from solver.evacuate import (
     node_evacuate,
     record,
 )
-from solver.globaln1 import CapacityCheck
+from solver.globaln1 import AllocRecreate, CapacityCheck
 from solver.moves import unmet
 from solver.nodeops import remove_pri
 from solver.opcodes import move_opcodes
@@ -94,7 +94,7 @@ class Hail:
         check = self._checks.get(key)
         if check is None:
             check = self._checks[key] = CapacityCheck(
-                self.sim, scope, self.opts.accept_existing, _Recreate(self, scope))
+                self.sim, scope, self.opts.accept_existing, AllocRecreate(self.sim, scope))
 
         def good(k: int, nodes: tuple[int, ...]) -> bool:
             return check.after(lambda: allocator.commit(nodes), nodes, (k, nodes[0]))
@@ -297,7 +297,7 @@ class Hail:
             alloc.commit(sol.nodes)
         if self.opts.capacity:
             return CapacityCheck(self.sim, scope, self.opts.accept_existing,
-                                 _Recreate(self, scope)).redundant()
+                                 AllocRecreate(self.sim, scope)).redundant()
         return True
 
     def ilp_multi_allocate(self, req: MultiAllocate, first: int) -> Answer | None:
@@ -562,29 +562,6 @@ def with_new_instances(data: ClusterData, req: Request) -> tuple[ClusterData, in
                 extra.append(replace(data.instances[k], pnode=-1, snode=-1))
     unplaced = [replace(i, pnode=-1, snode=-1) for i in extra]
     return replace(data, instances=data.instances + unplaced), first, clones
-
-
-class _Recreate:
-    """The capacity check's re-creation of non-movable instances (forced, scored over scope)."""
-
-    def __init__(self, hail: Hail, scope: np.ndarray) -> None:
-        self.hail = hail
-        self.scope = scope
-
-    def _allocator(self, k: int) -> Allocator:
-        return Allocator(self.hail.sim, k, self.hail.state.data.instances[k], True, None)
-
-    def acceptors(self, k: int, nodes: list[int]) -> list[int]:
-        return self._allocator(k).acceptors(nodes, self.scope)
-
-    def place(self, k: int, nodes: list[int]) -> bool:
-        alloc = self._allocator(k)
-        sol = alloc.single(nodes, self.scope)
-        if sol.nodes is None:
-            return False
-        _, buf = alloc.primary_buffer(self.hail.sim.ctx(self.scope), sol.nodes[0], 0)
-        self.hail.sim.commit_copy(k, sol.nodes[0], buf)
-        return True
 
 
 def _show_maybe(allowed: list[int] | None) -> str:

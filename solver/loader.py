@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from htools.errors import DataError
 from solver import cluster as C
 from solver.cluster import ClusterState, InstanceArrays
-from solver.records import ClusterData, IPolicy
+from solver.records import ClusterData, Instance, IPolicy
 
 EXCL_PREFIX = "htools:iextags:"
 LOCATION_PREFIX = "htools:nlocation:"
@@ -302,6 +302,39 @@ def load_cluster(data: ClusterData, opts: LoadOptions | None = None) -> ClusterS
                         % (node.name, int(nd[C.X_MEM, n]), delta_dsk // 1024))
     state.warnings = msgs[::-1]
     return state
+
+
+def add_unplaced(state: ClusterState, records: Sequence[Instance]) -> ClusterState:
+    """The state with ``records`` appended as unplaced instances (hspace's new ones).
+
+    They carry no tags: a new exclusion or location tag would need new
+    columns in the tag matrices, which only a full load builds.
+    """
+    assert not any(r.tags for r in records), "new instances carry no tags"
+    n = len(records)
+    ia = state.inst
+    status = [r.status for r in records]
+    forth = np.array([r.forthcoming for r in records], dtype=np.bool_)
+    template = np.array([C.TEMPLATE_CODE[r.template] for r in records], dtype=np.int8)
+    new = dict(
+        mem=[r.mem for r in records], dsk=[r.dsk for r in records],
+        vcpus=[r.vcpus for r in records], pnode=[-1] * n, snode=[-1] * n,
+        template=template, spindle_use=[r.spindle_use for r in records],
+        total_spindles=[_total_spindles(r.disks) for r in records],
+        running=[s in C.RUNNING_STATES for s in status],
+        uses_mem=np.array([s in C.MEM_USING_STATES for s in status]) & ~forth,
+        not_offline=[s != "ADMIN_offline" for s in status],
+        auto_balance=[r.auto_balance for r in records], forthcoming=forth,
+        movable=C.TEMPLATE_MOVABLE[template.astype(np.int64)],
+        util=np.array([r.util for r in records], dtype=np.float64).reshape(n, 4),
+        loc_score=[0] * n, pstamp=[0] * n, sstamp=[0] * n,
+        excl_ptr=np.full(n, ia.excl_ptr[-1]), dsrd_ptr=np.full(n, ia.dsrd_ptr[-1]))
+    arrays = {f: np.concatenate([getattr(ia, f), np.asarray(v, dtype=getattr(ia, f).dtype)])
+              for f, v in new.items()}
+    inst = InstanceArrays(**arrays, excl_ids=ia.excl_ids, dsrd_ids=ia.dsrd_ids)
+    data = replace(state.data, instances=state.data.instances + list(records))
+    return replace(state, data=data, inst=inst,
+                               inst_alias=state.inst_alias + [r.name for r in records])
 
 
 def _total_spindles(disks: Sequence[tuple[int, int | None]]) -> int:

@@ -23,6 +23,12 @@ from solver.nodeops import InstTuple, inst_tuple
 _INST_FIELDS = ("pnode", "snode", "loc_score", "pstamp", "sstamp")
 
 
+class Tentative:
+    """The handle of ``Simulator.tentative``: set ``keep`` False to undo the block."""
+
+    keep = True
+
+
 class Simulator:
     """A ClusterState with the derived arrays moves need, kept in sync."""
 
@@ -68,6 +74,24 @@ class Simulator:
         finally:
             self._rollback(self._journal)
             self._journal = outer
+
+    @contextmanager
+    def tentative(self):
+        """Run a block whose commits stay unless it sets ``keep`` False on what it gets."""
+        outer = self._journal
+        self._journal = []
+        box = Tentative()
+        try:
+            yield box
+        except BaseException:
+            box.keep = False
+            raise
+        finally:
+            journal, self._journal = self._journal, outer
+            if not box.keep:
+                self._rollback(journal)
+            elif outer is not None:
+                outer.extend(journal)
 
     def _save(self, nodes, k: int, tag_nodes=()) -> None:
         if self._journal is None:

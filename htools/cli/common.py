@@ -75,6 +75,18 @@ def print_warnings(state: ClusterState, verbose: int, always: bool = False) -> N
         print("", file=sys.stderr)
 
 
+def print_nodes(state: ClusterState, spec: str | None, title: str) -> None:
+    """maybePrintNodes (-p): the node table of ``state`` on stderr."""
+    if spec is None:
+        return
+    from htools import report
+    print("", file=sys.stderr)
+    print(title + " status:", file=sys.stderr)
+    fields = report.node_fields(spec)
+    print("\n".join(report.node_table(state, range(state.n_nodes), fields)), file=sys.stderr)
+    print("", file=sys.stderr)
+
+
 def state_records(state: ClusterState, nodes: np.ndarray | None = None,
                   insts: np.ndarray | None = None) -> ClusterData:
     """The simulated state as backend records (for -S), optionally a subset.

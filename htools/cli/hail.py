@@ -10,6 +10,7 @@ import numpy as np
 from htools.cli.common import (
     die,
     load_data,
+    print_nodes,
     print_warnings,
     program_name,
     save_data,
@@ -29,17 +30,6 @@ def response(success: bool, info: str, result: object) -> str:
     """formatResponse: compact JSON, keys in Ganeti's order, non-ASCII kept raw."""
     return json.dumps({"success": success, "info": info, "result": result},
                       separators=(",", ":"), ensure_ascii=False)
-
-
-def _print_nodes(state: ClusterState, spec: str | None, title: str) -> None:
-    if spec is None:
-        return
-    from htools import report
-    print("", file=sys.stderr)
-    print(title + " status:", file=sys.stderr)
-    fields = report.node_fields(spec)
-    print("\n".join(report.node_table(state, range(state.n_nodes), fields)), file=sys.stderr)
-    print("", file=sys.stderr)
 
 
 _RUN_STATES = {"running": "Running", "ADMIN_down": "StatusDown", "ADMIN_offline": "StatusOffline",
@@ -136,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     if not replaced:
         print_warnings(state, opts.verbose, always=True)
     _verbose_dump(inp, data, opts.verbose)
-    _print_nodes(state, opts.print_nodes, "Initial cluster")
+    print_nodes(state, opts.print_nodes, "Initial cluster")
     if opts.save_cluster:
         save_data(opts.save_cluster, "pre-ialloc", "before iallocator run",
                   state_records(state, insts=_placed(state)))
@@ -152,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         out = response(False, "Request failed: " + str(e), [])
     print(out)
     sys.stdout.flush()
-    _print_nodes(state, opts.print_nodes, "Final cluster")
+    print_nodes(state, opts.print_nodes, "Final cluster")
     if opts.save_cluster:
         save_data(opts.save_cluster, "post-ialloc", "after iallocator run",
                   state_records(state, insts=_placed(state)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import numpy as np
@@ -26,6 +27,17 @@ def die(msg: str, code: int = 1) -> NoReturn:
     sys.stdout.flush()
     print(f"Error: {msg}", file=sys.stderr)
     sys.exit(code)
+
+
+def run_program(tool: str, run: Callable[[Any], None], argv: list[str] | None) -> None:
+    """A tool's main: parse its options, run it, end data errors with ``Error: ...``."""
+    from htools.cli.options import parse_or_exit
+    opts = parse_or_exit(tool, sys.argv[1:] if argv is None else argv)
+    np.seterr(all="ignore")  # the kernels rely on IEEE results (x/0), as Ganeti does
+    try:
+        run(opts)
+    except HtoolsError as e:
+        die(str(e))
 
 
 def load_util_file(opts: Any) -> dict | None:

@@ -12,11 +12,11 @@ from htools.cli.common import (
     load_state,
     load_util_file,
     print_warnings,
+    run_program,
     save_data,
     state_records,
     write_file,
 )
-from htools.cli.options import parse_or_exit
 from htools.errors import HtoolsError
 from htools.fmt import fmt_fixed, fmt_g6
 from solver import cluster as C
@@ -77,12 +77,7 @@ def policy_unhealthy(state: C.ClusterState, n: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    opts = parse_or_exit("hbal", sys.argv[1:] if argv is None else argv)
-    np.seterr(all="ignore")  # the kernels rely on IEEE results (x/0), as Ganeti does
-    try:
-        run(opts)
-    except HtoolsError as e:
-        die(str(e))
+    run_program("hbal", run, argv)
 
 
 def run(opts) -> None:

@@ -13,11 +13,10 @@ from htools.cli.common import (
     load_state,
     print_nodes,
     print_warnings,
+    run_program,
     save_data,
     state_records,
 )
-from htools.cli.options import parse_or_exit
-from htools.errors import HtoolsError
 from htools.fmt import ensure_quoted, fmt_fixed, print_table, show_double
 from solver import cluster as C
 from solver.jit import small_cluster, use_jit
@@ -202,12 +201,7 @@ def _print_fr_scores(ini: CStats, fin: CStats, reasons, excl: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    opts = parse_or_exit("hspace", sys.argv[1:] if argv is None else argv)
-    np.seterr(all="ignore")  # the kernels rely on IEEE results (x/0), as Ganeti does
-    try:
-        run(opts)
-    except HtoolsError as e:
-        die(str(e))
+    run_program("hspace", run, argv)
 
 
 def run(opts) -> None:

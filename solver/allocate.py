@@ -315,6 +315,46 @@ def pair_matrix(rows, peers, it, k, prims, cand, group, force, rejected, conflic
 
 
 @njit()
+def feasibility(rows, peers, it, prims, cand, group, pairs, pol, out_ok, out_modes) -> None:
+    """tryAlloc's node checks without scores, for every instance e of ``it`` at once.
+
+    ``prims`` are the candidate primaries (``pol[e, i]`` their policy result),
+    ``cand`` the secondaries when ``pairs``.  ``out_ok[e]``: some candidate
+    passes every node check; ``out_modes[e, m]``: failure mode m occurs.  The
+    instances carry no tags (hspace's shrinking chains of one spec).
+    """
+    nf = rows.shape[1]
+    buf = np.empty(nf)
+    sbuf = np.empty(nf)
+    for e in range(it.mem.shape[0]):
+        for i in range(prims.shape[0]):
+            p = prims[i]
+            if pol[e, i] != C.OK:
+                out_modes[e, pol[e, i]] = True
+                continue
+            for f in range(nf):
+                buf[f] = rows[p, f]
+            r = add_pri(buf, it, e, False, False)
+            if r != C.OK:
+                out_modes[e, r] = True
+                continue
+            if not pairs:
+                out_ok[e] = True
+                continue
+            for j in range(cand.shape[0]):
+                s = cand[j]
+                if s == p or group[s] != group[p]:
+                    continue
+                for f in range(nf):
+                    sbuf[f] = rows[s, f]
+                r = add_sec(sbuf, it, e, peers[s, p], False, False)
+                if r == C.OK:
+                    out_ok[e] = True
+                else:
+                    out_modes[e, r] = True
+
+
+@njit()
 def single_scores(nd, rows, it, k, nodes, scoring, force, tag_reject, conflicts, loc,
                   base_map, map_add, with_score, out_r, out_score) -> None:
     """addPriEx of k on each node (plus its tag/location bookkeeping) and the full score.

@@ -17,10 +17,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from solver import cluster as C
-from solver.allocate import Allocator, AllocSolution
+from solver.allocate import Allocator, AllocSolution, feasibility, policy_failure
 from solver.evacuate import group_nodes
 from solver.globaln1 import AllocRecreate, CapacityCheck
 from solver.loader import add_unplaced
+from solver.nodeops import InstTuple
 from solver.pairbounds import PairCache
 from solver.records import Instance
 from solver.simulate import Simulator
@@ -117,15 +118,19 @@ class Filler:
         k = self._free[-1]
         st = self.state
         ia = st.inst
-        rec = Instance(name="new-%d" % len(self.placed), mem=spec.mem, dsk=spec.dsk,
-                       vcpus=spec.cpu, status="running", auto_balance=True, pnode=-1,
-                       snode=-1, template=self.template, spindle_use=self.su,
-                       disks=[(spec.dsk, spec.spn)])
+        rec = self._record("new-%d" % len(self.placed), spec)
         st.data.instances[k] = rec
         st.inst_alias[k] = rec.name
         ia.mem[k], ia.dsk[k], ia.vcpus[k] = spec.mem, spec.dsk, spec.cpu
         ia.total_spindles[k] = spec.spn
         return k
+
+    def _record(self, name: str, spec: RSpec) -> Instance:
+        """instFromSpec: a running instance with one disk of the spec's size and spindles."""
+        return Instance(name=name, mem=spec.mem, dsk=spec.dsk, vcpus=spec.cpu,
+                        status="running", auto_balance=True, pnode=-1, snode=-1,
+                        template=self.template, spindle_use=self.su,
+                        disks=[(spec.dsk, spec.spn)])
 
     def reserve(self, n: int) -> None:
         """At least ``n`` free slots (growing swaps the simulator: never inside a block)."""
@@ -256,6 +261,60 @@ class Filler:
         except NoCandidates:
             return Attempt(None, (0,) * N_MODES)
 
+    def _node_checks(self, specs: list[RSpec]) -> tuple[np.ndarray, np.ndarray]:
+        """``feasibility`` of each spec over the candidates (no scores, no N+1)."""
+        n = len(specs)
+        ok = np.zeros(n, dtype=np.bool_)
+        modes = np.zeros((n, N_MODES), dtype=np.bool_)
+        if not n or not len(self.cand):
+            return ok, modes
+        st = self.state
+        grp = st.node[C.GROUP].astype(np.int64)
+        prims = self.cand
+        if self.required == 2:
+            sizes = np.bincount(grp[self.cand], minlength=int(grp.max()) + 1)[grp[self.cand]]
+            prims = self.cand[sizes > 1]
+        recs = [self._record("", x) for x in specs]
+        pol = np.empty((n, len(prims)), dtype=np.int64)
+        for key in {(id(st.node_policy[p]), bool(st.node[C.EXCL, p])) for p in prims}:
+            cols = [i for i, p in enumerate(prims)
+                    if (id(st.node_policy[p]), bool(st.node[C.EXCL, p])) == key]
+            pol_obj = st.node_policy[prims[cols[0]]]
+            res = [policy_failure(r, pol_obj, key[1]) for r in recs]
+            pol[:, cols] = np.array(res, dtype=np.int64)[:, None]
+        it = InstTuple(
+            np.array([x.mem for x in specs], dtype=np.int64),
+            np.array([x.dsk for x in specs], dtype=np.int64),
+            np.array([x.cpu for x in specs], dtype=np.int64),
+            np.ones(n, dtype=np.bool_), np.ones(n, dtype=np.bool_),
+            np.ones(n, dtype=np.bool_), np.zeros(n, dtype=np.bool_),
+            np.full(n, C.TEMPLATE_CODE[self.template], dtype=np.int8),
+            np.full(n, self.su, dtype=np.int64),
+            np.array([x.spn for x in specs], dtype=np.int64), np.ones((n, 4)))
+        feasibility(self.sim.rows, st.peers, it, prims, self.cand, grp, self.required == 2,
+                    pol, ok, modes)
+        return ok, modes
+
+    def _walk(self, chain: list[RSpec], mode: int) -> int | None:
+        """Where the walk down ``chain`` ends: e (>= 0) if chain[e] fits, -(e + 1) if
+        chain[e] neither fits nor fails on ``mode``, None if it runs off the end.
+
+        The node checks run in blocks of growing size (most walks end early);
+        only a spec that passes them can fit, and the full tryAlloc (with
+        its N+1 filter) decides for those alone.
+        """
+        pos, block = 0, 8
+        while pos < len(chain):
+            ok, modes = self._node_checks(chain[pos:pos + block])
+            for e in range(len(ok)):
+                if ok[e] and self._answer(chain[pos + e]).nodes is not None:
+                    return pos + e
+                if not modes[e, mode]:
+                    return -(pos + e + 1)
+            pos += block
+            block *= 4
+        return None
+
     def suffices(self, spec: RSpec, mode: int) -> RSpec | None:
         """sufficesShrinking: the first shrunk spec that fits, while shrinking helps.
 
@@ -271,21 +330,18 @@ class Filler:
         walked: list[RSpec] = []
         cur: RSpec | None = spec
         found: RSpec | None = None
-        while cur is not None:
-            if (cur, mode) in self._suff:
-                found = self._suff[(cur, mode)]
-                break
+        while cur is not None and (cur, mode) not in self._suff:
             nxt = shrink(cur, mode)
             if nxt is None:
                 break  # iterateOk drops the element that cannot shrink further
             walked.append(cur)
-            sol = self._answer(cur)
-            if sol.nodes is not None:
-                found = cur
-                break
-            if not sol.failures[mode]:
-                break
             cur = nxt
+        if cur is not None and (cur, mode) in self._suff:
+            found = self._suff[(cur, mode)]
+        end = self._walk(walked, mode)
+        if end is not None:
+            found = walked[end] if end >= 0 else None
+            del walked[abs(end) if end < 0 else end + 1:]
         for x in walked:
             self._suff[(x, mode)] = found
         return found

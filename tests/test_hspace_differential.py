@@ -42,7 +42,7 @@ GANETI_CRASHES = {("hbal-split-insts", "v4"), ("hbal-split-insts", "indep")}
 
 # The default run: hspace's own fixtures under the main option sets; the rest (other
 # fixtures, where tiered shrinking walks take Ganeti and us up to minutes) is heavy.
-DEFAULT_SETS = {"plain", "mr", "v4", "indep", "l0", "std"}
+DEFAULT_SETS = {"plain", "mr", "v4", "indep"}
 
 
 def _fixture_cases() -> list:
@@ -79,7 +79,8 @@ SIMULATIONS = [
 ]
 
 
-@pytest.mark.parametrize("mr", [False, True], ids=["human", "mr"])
+@pytest.mark.parametrize("mr", [pytest.param(False, marks=pytest.mark.heavy), True],
+                         ids=["human", "mr"])
 @pytest.mark.parametrize("args", SIMULATIONS, ids=lambda a: " ".join(a))
 def test_simulated_cluster(args: list[str], mr: bool, tmp_path: Path) -> None:
     _compare([*args, *(["--machine-readable"] if mr else [])], tmp_path)

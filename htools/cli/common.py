@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -33,6 +34,8 @@ def run_program(tool: str, run: Callable[[Any], None], argv: list[str] | None) -
     """A tool's main: parse its options, run it, end data errors with ``Error: ...``."""
     from htools.cli.options import parse_or_exit
     opts = parse_or_exit(tool, sys.argv[1:] if argv is None else argv)
+    if hasattr(signal, "SIGPIPE"):  # a closed reader (| head) ends us quietly, as Ganeti
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     np.seterr(all="ignore")  # the kernels rely on IEEE results (x/0), as Ganeti does
     try:
         run(opts)

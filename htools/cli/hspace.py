@@ -19,7 +19,7 @@ from htools.cli.common import (
 )
 from htools.fmt import ensure_quoted, fmt_fixed, print_table, show_double
 from solver import cluster as C
-from solver.jit import small_cluster, use_jit
+from solver.jit import use_jit
 from solver.loader import set_node_status
 
 
@@ -206,7 +206,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(opts) -> None:
     data = load_data(opts)
-    use_jit(not small_cluster(len(data.nodes), max(len(data.instances), 1) * 8))
+    # tiered allocation asks thousands of tryAlloc questions even on a few nodes:
+    # compiled kernels pay for numba's start-up on every cluster
+    use_jit(True)
     from solver.capacity import (
         Filler,
         NoCandidates,

@@ -40,21 +40,17 @@ class RSpec:
     spn: int
 
 
+_SHRINK = {C.FAIL_MEM: ("mem", UNIT_MEM), C.FAIL_DISK: ("dsk", UNIT_DSK),
+           C.FAIL_CPU: ("cpu", UNIT_CPU), C.FAIL_SPINDLES: ("spn", UNIT_SPN)}
+
+
 def shrink(spec: RSpec, mode: int) -> RSpec | None:
     """shrinkByType: one unit less of the failing resource, None when it cannot."""
-    if mode == C.FAIL_MEM:
-        return replace(spec, mem=spec.mem - UNIT_MEM) if spec.mem - UNIT_MEM >= UNIT_MEM \
-            else None
-    if mode == C.FAIL_DISK:
-        return replace(spec, dsk=spec.dsk - UNIT_DSK) if spec.dsk - UNIT_DSK >= UNIT_DSK \
-            else None
-    if mode == C.FAIL_CPU:
-        return replace(spec, cpu=spec.cpu - UNIT_CPU) if spec.cpu - UNIT_CPU >= UNIT_CPU \
-            else None
-    if mode == C.FAIL_SPINDLES:
-        return replace(spec, spn=spec.spn - UNIT_SPN) if spec.spn - UNIT_SPN >= UNIT_SPN \
-            else None
-    return None
+    if mode not in _SHRINK:
+        return None
+    name, unit = _SHRINK[mode]
+    value = getattr(spec, name) - unit
+    return replace(spec, **{name: value}) if value >= unit else None
 
 
 def counts(failures: list[int]) -> tuple[int, ...]:

@@ -220,9 +220,8 @@ class Filler:
         if not self.capacity:
             return self.small_step(spec, limit, False)
         if huge:
-            avail = np.maximum(0.0, self.state.unallocated_mem() - self.state.node[C.R_MEM])
-            big = max(20, int(avail.sum()) // spec.mem - self.state.n_nodes) if spec.mem \
-                else 20
+            avail = int(self.state.avail_mem().sum())
+            big = max(20, avail // spec.mem - self.state.n_nodes) if spec.mem else 20
         else:
             big = 10
         step, rest = (big, None) if limit is None else (min(big, limit), max(0, limit - big))
@@ -398,3 +397,51 @@ def bad_groups(state: C.ClusterState, accept_existing: bool) -> list[int]:
         if not check.redundant():
             out.append(g)
     return out
+
+
+@dataclass
+class Setup:
+    """Where hspace may place new instances, and whether it allocates at all.
+
+    ``stop`` is hspace's refusal to allocate on a cluster whose nodes already
+    fail N+1 (unless told to accept that or to skip the bad groups).
+    """
+
+    cand: np.ndarray
+    ignored: list[int]
+    stop: bool
+    bad_nodes: list[int]
+    bad_groups: list[int]
+
+
+def allocation_setup(state: C.ClusterState, accept_existing: bool,
+                     independent_groups: bool) -> Setup:
+    """hspace's choice of candidate nodes and ignored groups before any allocation."""
+    nd = state.node
+    groups = state.data.groups
+    bad_nodes = [n for n in range(state.n_nodes) if nd[C.OFFLINE, n] == 0 and nd[C.N1_FAIL, n]]
+    bad = bad_groups(state, accept_existing)
+    unalloc = {g for g, grp in enumerate(groups) if grp.alloc_policy == "unallocable"}
+    if not accept_existing:
+        unalloc |= {int(nd[C.GROUP, n]) for n in bad_nodes}
+    ignored: list[int] = []
+    if independent_groups:
+        unalloc |= set(bad)
+        ignored = bad
+    remaining = any(g not in unalloc for g in range(len(groups)))
+    stop = not (accept_existing or (independent_groups and remaining) or not bad_nodes)
+    return Setup(allocable_nodes(state, unalloc), ignored, stop, bad_nodes, bad)
+
+
+def spec_runs(state: C.ClusterState, placed: list[int]) -> list[tuple[RSpec, int]]:
+    """tieredSpecMap: consecutive placements of one spec, counted."""
+    ia = state.inst
+    runs: list[tuple[RSpec, int]] = []
+    for k in placed:
+        sp = RSpec(int(ia.mem[k]), int(ia.dsk[k]), int(ia.vcpus[k]),
+                   max(int(ia.total_spindles[k]), 0))
+        if runs and runs[-1][0] == sp:
+            runs[-1] = (sp, runs[-1][1] + 1)
+        else:
+            runs.append((sp, 1))
+    return runs

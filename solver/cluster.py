@@ -133,6 +133,10 @@ class ClusterState:
         nd = self.node
         return np.trunc(nd[T_MEM]) - nd[N_MEM] - nd[I_MEM] - np.maximum(0.0, nd[X_MEM])
 
+    def avail_mem(self) -> np.ndarray:
+        """Memory a new instance may still take: unallocated minus the N+1 reserve."""
+        return np.maximum(0.0, self.unallocated_mem() - self.node[R_MEM])
+
     def p_dsk(self) -> np.ndarray:
         nd = self.node
         with np.errstate(divide="ignore", invalid="ignore"):

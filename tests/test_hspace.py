@@ -81,3 +81,65 @@ def test_malformed_text_file(tmp_path) -> None:
     assert rc == 1
     assert err.startswith("Error: failed to load data, aborting:")
     assert "Traceback" not in err
+
+
+# --- --sweep: the capacity planner --------------------------------------------------
+
+SWEEP = {"defaults": {"spec": {"memory": "2g", "disk": "10g", "vcpus": 1}},
+         "scenarios": [{"name": "now"}, {"name": "rack", "add_nodes": [
+             {"count": 1, "memory": "16g", "disk": "100g", "vcpus": 8}]}],
+         "grid": {"offline": [[], ["node-01-001"]]}}
+
+
+def _sweep_file(tmp_path, content) -> str:
+    import json
+    path = tmp_path / "scenarios.json"
+    path.write_text(json.dumps(content))
+    return str(path)
+
+
+def test_sweep_csv_json_and_plot(tmp_path) -> None:
+    import csv
+    import io
+    import json
+    scen = _sweep_file(tmp_path, SWEEP)
+    rc, out, err = hspace([*SIM, "--no-capacity-checks", "--sweep", scen])
+    assert rc == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["scenario"] for r in rows] == ["now [offline=none]", "now [offline=node-01-001]",
+                                             "rack [offline=none]",
+                                             "rack [offline=node-01-001]"]
+    assert [int(r["nodes"]) for r in rows] == [4, 3, 5, 4]
+    # the baseline is hspace's own answer for the same spec
+    rc, plain, err = hspace([*SIM, "--no-capacity-checks", "--machine-readable",
+                             "--standard-alloc=10g,2g,1"])
+    assert rows[0]["instances"] == _keys(plain)["HTS_ALLOC_INSTANCES"]
+    # growing the cluster never lowers capacity; losing a node never raises it
+    n = [int(r["instances"]) for r in rows]
+    assert n[2] >= n[0] >= n[1] and n[2] >= n[3]
+    js, png = tmp_path / "t.json", tmp_path / "t.png"
+    rc, out, err = hspace([*SIM, "--no-capacity-checks", "--sweep", scen,
+                           "--sweep-output", str(js), "--plot", str(png)])
+    assert rc == 0 and out == "", err
+    assert [r["instances"] for r in json.loads(js.read_text())] == n
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("extra, content, message", [
+    (["--plot", "x.png"], None, "Error: --plot needs --sweep"),
+    (["--ray", "local"], None, "Error: --ray needs --sweep"),
+    (["--sweep-output", "t.txt"], SWEEP, "Error: --sweep-output t.txt: the name must end in"),
+    ([], [{"offline": ["nope"]}], "Error: scenario 'scenario-1': unknown node 'nope'"),
+    ([], [{"spec": {"memory": "x"}}], "Error: scenario 'scenario-1', spec: missing 'disk'"),
+    ([], "not json", "Error: scenario file"),
+])
+def test_sweep_bad_input(tmp_path, extra, content, message: str) -> None:
+    args = [*SIM, *extra]
+    if content is not None:
+        scen = _sweep_file(tmp_path, content)
+        if content == "not json":
+            (tmp_path / "scenarios.json").write_text("{")
+        args += ["--sweep", scen]
+    rc, out, err = hspace(args, cwd=tmp_path)
+    assert rc == 1 and err.startswith(message), err
+    assert "Traceback" not in err and out == ""

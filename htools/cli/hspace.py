@@ -16,84 +16,13 @@ from htools.cli.common import (
     run_program,
     save_data,
     state_records,
+    write_file,
 )
 from htools.fmt import ensure_quoted, fmt_fixed, print_table, show_double
 from solver import cluster as C
+from solver.cstats import CStats, ieee_div, total_resources
 from solver.jit import use_jit
 from solver.loader import set_node_status
-
-
-@dataclass
-class CStats:
-    """Ganeti's CStats: cluster-wide sums (and maxima) over every node."""
-
-    fmem: int
-    fdsk: int
-    fspn: int
-    amem: int
-    adsk: int
-    acpu: int
-    mmem: int
-    mdsk: int
-    mcpu: int
-    imem: int
-    idsk: int
-    ispn: int
-    icpu: int
-    tmem: float
-    tdsk: float
-    tspn: float
-    tcpu: float
-    vcpu: int
-    ncpu: float
-    xmem: int
-    nmem: int
-    ninst: int
-    score: float
-
-    def eff(self) -> dict[str, float]:
-        return {"memory": _div(self.imem, self.tmem), "disk": _div(self.idsk, self.tdsk),
-                "vcpu": _div(self.icpu, self.vcpu), "spindles": _div(self.ispn, self.tspn)}
-
-
-def _div(a: float, b: float) -> float:
-    """IEEE division, as Haskell's Double (0/0 is NaN, x/0 infinite)."""
-    return float(np.float64(a) / np.float64(b))
-
-
-def total_resources(state: C.ClusterState) -> CStats:
-    """totalResources: folded over the nodes in index order (the float sums too)."""
-    from solver.metrics import compute_score
-    nd = state.node
-    unalloc = state.unallocated_mem()
-    amem = np.maximum(0.0, unalloc - nd[C.R_MEM])
-    adsk = np.where(nd[C.F_DSK] < nd[C.LO_DSK], 0.0, nd[C.F_DSK] - nd[C.LO_DSK])
-    acpu = np.where(nd[C.HI_CPU] < nd[C.U_CPU], 0.0, nd[C.HI_CPU] - nd[C.U_CPU])
-    ncpu = 0.0
-    tmem = tdsk = tcpu = 0.0
-    for n in range(state.n_nodes):
-        ncpu += float(nd[C.U_CPU, n]) / float(nd[C.VCPU_RATIO, n]) \
-            if nd[C.VCPU_RATIO, n] else _div(nd[C.U_CPU, n], 0.0)
-        tmem += float(nd[C.T_MEM, n])
-        tdsk += float(nd[C.T_DSK, n])
-        tcpu += float(nd[C.T_CPU, n])
-
-    def total(x) -> int:
-        return int(np.asarray(x).sum())
-
-    def top(x) -> int:
-        return int(np.max(x, initial=0))
-
-    return CStats(
-        fmem=total(unalloc), fdsk=total(nd[C.F_DSK]), fspn=total(nd[C.F_SPN]),
-        amem=total(amem), adsk=total(adsk), acpu=total(acpu),
-        mmem=top(amem), mdsk=top(adsk), mcpu=top(acpu),
-        imem=total(nd[C.I_MEM]), idsk=total(np.trunc(nd[C.T_DSK]) - nd[C.F_DSK]),
-        ispn=total(nd[C.T_SPN] - nd[C.F_SPN]), icpu=total(nd[C.U_CPU]),
-        tmem=tmem, tdsk=tdsk, tspn=float(total(nd[C.T_SPN])), tcpu=tcpu,
-        vcpu=total(nd[C.HI_CPU]), ncpu=ncpu, xmem=total(nd[C.X_MEM]),
-        nmem=total(nd[C.N_MEM]), ninst=total(nd[C.P_CNT]),
-        score=compute_score(state))
 
 
 def _hts(pairs: list[tuple[str, str]]) -> None:
@@ -111,12 +40,12 @@ def _phase(prefix: str, cs: CStats) -> list[tuple[str, str]]:
         ("SCORE", _f8(cs.score)), ("INST_CNT", str(cs.ninst)),
         ("MEM_FREE", str(cs.fmem)), ("MEM_AVAIL", str(cs.amem)),
         ("MEM_RESVD", str(cs.fmem - cs.amem)), ("MEM_INST", str(cs.imem)),
-        ("MEM_OVERHEAD", str(cs.xmem + cs.nmem)), ("MEM_EFF", _f8(_div(cs.imem, cs.tmem))),
+        ("MEM_OVERHEAD", str(cs.xmem + cs.nmem)), ("MEM_EFF", _f8(ieee_div(cs.imem, cs.tmem))),
         ("DSK_FREE", str(cs.fdsk)), ("DSK_AVAIL", str(cs.adsk)),
         ("DSK_RESVD", str(cs.fdsk - cs.adsk)), ("DSK_INST", str(cs.idsk)),
-        ("DSK_EFF", _f8(_div(cs.idsk, cs.tdsk))), ("SPN_FREE", str(cs.fspn)),
-        ("SPN_INST", str(cs.ispn)), ("SPN_EFF", _f8(_div(cs.ispn, cs.tspn))),
-        ("CPU_INST", str(cs.icpu)), ("CPU_EFF", _f8(_div(cs.icpu, cs.vcpu))),
+        ("DSK_EFF", _f8(ieee_div(cs.idsk, cs.tdsk))), ("SPN_FREE", str(cs.fspn)),
+        ("SPN_INST", str(cs.ispn)), ("SPN_EFF", _f8(ieee_div(cs.ispn, cs.tspn))),
+        ("CPU_INST", str(cs.icpu)), ("CPU_EFF", _f8(ieee_div(cs.icpu, cs.vcpu))),
         ("MNODE_MEM_AVAIL", str(cs.mmem)), ("MNODE_DSK_AVAIL", str(cs.mdsk)))]
 
 
@@ -205,7 +134,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(opts) -> None:
+    sweep_only = [o for o, v in (("--sweep-output", opts.sweep_output), ("--ray", opts.ray),
+                                 ("--plot", opts.plot)) if v is not None]
+    if sweep_only and opts.sweep is None:
+        die(f"{sweep_only[0]} needs --sweep")
     data = load_data(opts)
+    if opts.sweep is not None:
+        run_sweep(opts, data)
+        return
     # tiered allocation asks thousands of tryAlloc questions even on a few nodes:
     # compiled kernels pay for numba's start-up on every cluster
     use_jit(True)
@@ -213,8 +149,8 @@ def run(opts) -> None:
         Filler,
         NoCandidates,
         RSpec,
-        allocable_nodes,
-        bad_groups,
+        allocation_setup,
+        spec_runs,
     )
     from solver.metrics import compute_score
     state = load_state(opts, data)
@@ -246,27 +182,15 @@ def run(opts) -> None:
         print("There are %s initial instances on the cluster."
               % (ini.ninst if ini.ninst > 0 else "no"))
 
-    nd = state.node
-    bad_nodes = [n for n in range(state.n_nodes) if nd[C.OFFLINE, n] == 0 and nd[C.N1_FAIL, n]]
-    bad_grps = bad_groups(state, opts.accept_existing_errors)
-    if verbose > 3 and bad_nodes:
-        print("Bad nodes: [%s]" % ",".join('"%s"' % data.nodes[n].name for n in bad_nodes),
-              file=sys.stderr)
-    if verbose > 3 and bad_grps:
-        print("Bad groups: [%s]" % ",".join('"%s"' % data.groups[g].name for g in bad_grps),
-              file=sys.stderr)
-    unalloc = {g for g, grp in enumerate(data.groups) if grp.alloc_policy == "unallocable"}
-    if not opts.accept_existing_errors:
-        unalloc |= {int(nd[C.GROUP, n]) for n in bad_nodes}
-    ignored: list[int] = []
-    if opts.independent_groups:
-        unalloc |= set(bad_grps)
-        ignored = bad_grps
-    remaining = any(g not in unalloc for g in range(len(data.groups)))
-    stop = not (opts.accept_existing_errors or (opts.independent_groups and remaining)
-                or not bad_nodes)
+    setup = allocation_setup(state, opts.accept_existing_errors, opts.independent_groups)
+    if verbose > 3 and setup.bad_nodes:
+        print("Bad nodes: [%s]" % ",".join('"%s"' % data.nodes[n].name
+                                           for n in setup.bad_nodes), file=sys.stderr)
+    if verbose > 3 and setup.bad_groups:
+        print("Bad groups: [%s]" % ",".join('"%s"' % data.groups[g].name
+                                            for g in setup.bad_groups), file=sys.stderr)
     limit = None if opts.max_length == -1 else opts.max_length
-    cand = allocable_nodes(state, unalloc)
+    cand = setup.cand
     if verbose > 3:
         print("Allocatable nodes: " + _show_alloc_nodes(state, cand, template),
               file=sys.stderr)
@@ -287,7 +211,7 @@ def run(opts) -> None:
         sspec = RSpec(s.mem, s.disk_size, s.cpu, s.spindle_use)
 
     def filler() -> Filler:
-        return Filler(state.copy(), template, su, cand, ignored,
+        return Filler(state.copy(), template, su, cand, setup.ignored,
                       not opts.no_capacity_checks, opts.accept_existing_errors)
 
     def run_tiered() -> Outcome:
@@ -305,7 +229,7 @@ def run(opts) -> None:
         return Outcome(fill.state, fill.placed, _sorted_reasons(errs))
 
     def attempt(fn) -> Outcome:
-        if stop:
+        if setup.stop:
             return Outcome(state, [], [(C.FAIL_N1, 1)])
         try:
             return fn()
@@ -315,7 +239,7 @@ def run(opts) -> None:
     trl = attempt(run_tiered)
     _report_run(opts, trl, tspecs[0], template, "Tiered", "TSPEC_INI", "Tiered (initial size)")
     trl_cs = total_resources(trl.state)
-    spec_map = _spec_map(trl)
+    spec_map = spec_runs(trl.state, trl.placed)
     if mr:
         _hts(_phase("TRL", trl_cs))
         _hts([("TSPEC", " ".join("%d,%d,%d,%d=%d" % (sp.mem, sp.dsk, sp.cpu, sp.spn, cnt)
@@ -340,7 +264,7 @@ def run(opts) -> None:
             die("internal inconsistency, allocated (%d) != counted (%d)\n"
                 % (loaded + allocs, fin_cs.ninst))
         _hts(_phase("FIN", fin_cs))
-        _hts([("ALLOC_USAGE", _f8(_div(loaded, loaded + allocs))),
+        _hts([("ALLOC_USAGE", _f8(ieee_div(loaded, loaded + allocs))),
               ("ALLOC_INSTANCES", str(allocs)),
               ("ALLOC_FAIL_REASON", C.FAIL_MODES[fin.reasons[0][0]].upper())])
         _hts([("ALLOC_%s_CNT" % C.FAIL_MODES[m].upper(), str(c)) for m, c in fin.reasons])
@@ -351,19 +275,47 @@ def run(opts) -> None:
         _print_fr_scores(ini, fin_cs, fin.reasons, _excl(fin.state))
 
 
-def _spec_map(out: Outcome) -> list[tuple[object, int]]:
-    """tieredSpecMap: consecutive placements of one spec, counted."""
+def run_sweep(opts, data) -> None:
+    """--sweep: one row per scenario of the file (capacity planner), CSV or JSON out."""
+    from htools.backends.scenarios import load_scenarios
     from solver.capacity import RSpec
-    ia = out.state.inst
-    runs: list[tuple[object, int]] = []
-    for k in out.placed:
-        spn = int(ia.total_spindles[k])
-        sp = RSpec(int(ia.mem[k]), int(ia.dsk[k]), int(ia.vcpus[k]), max(spn, 0))
-        if runs and runs[-1][0] == sp:
-            runs[-1] = (sp, runs[-1][1] + 1)
-        else:
-            runs.append((sp, 1))
-    return runs
+    from solver.loader import LoadOptions
+    from solver.sweep import Planner, sweep
+    scenarios = load_scenarios(opts.sweep)
+    out = opts.sweep_output
+    if out is not None and not out.endswith((".csv", ".json")):
+        die(f"--sweep-output {out}: the name must end in .csv or .json")
+    std = opts.standard_alloc
+    planner = Planner(
+        data, LoadOptions(static_kvm_node_memory=opts.static_kvm_node_memory),
+        max_cpu=opts.max_cpu, min_disk=opts.min_disk, offline=tuple(opts.offline_nodes or ()),
+        template=opts.disk_template,
+        spec=None if std is None else RSpec(std.mem, std.disk, std.cpu, std.spindles),
+        spindle_use=opts.spindle_use, capacity=not opts.no_capacity_checks,
+        accept_existing=opts.accept_existing_errors,
+        independent_groups=opts.independent_groups,
+        limit=None if opts.max_length == -1 else opts.max_length)
+    if opts.ray is not None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            die("--ray needs the 'ray' package (pip install ray)")
+    try:
+        table = sweep(planner, scenarios, ray=opts.ray, progress=sys.stderr.isatty())
+    except ConnectionError as e:
+        die(f"cannot reach the Ray cluster at {opts.ray}: {e}")
+    if out is None:
+        table.to_csv(sys.stdout, index=False)
+    elif out.endswith(".csv"):
+        write_file(out, table.to_csv(index=False))
+    else:
+        write_file(out, table.to_json(orient="records", indent=1) + "\n")
+    if opts.plot is not None:
+        from htools.plot import plot_sweep
+        try:
+            plot_sweep(table, opts.plot)
+        except (OSError, ValueError) as e:
+            die(f"cannot write the plot {opts.plot}: {e}")
 
 
 def _key_metrics(ini: CStats, trl: CStats) -> list[tuple[str, str]]:

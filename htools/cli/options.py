@@ -124,6 +124,11 @@ class Options:
     no_simulation: bool = False
     solver: str = "greedy"
     ilp_time_limit: float = 10.0
+    # hspace's capacity planner (our addition)
+    sweep: str | None = None
+    sweep_output: str | None = None
+    ray: str | None = None
+    plot: str | None = None
     # hspace
     disk_template: str | None = None
     spindle_use: int | None = None
@@ -196,7 +201,7 @@ def _disk_template(value: str) -> str:
 
 
 # Options of ours that Ganeti's tools lack (listed after Ganeti's own in each tool).
-EXTENSIONS = ("solver", "ilp-time-limit")
+EXTENSIONS = ("solver", "ilp-time-limit", "sweep", "sweep-output", "ray", "plot")
 
 
 def _solver(value: str) -> str:
@@ -375,6 +380,18 @@ _SPECS = [
     OptSpec("", "ilp-time-limit", "req", "SECONDS",
             "time the ilp solver may take before greedy takes over (default 10)", "float",
             _set("ilp_time_limit", _positive("ilp-time-limit", "ilp-time-limit"))),
+    OptSpec("", "sweep", "req", "FILE",
+            "capacity of every scenario in the JSON FILE (instead of one hspace run)", "file",
+            _set("sweep")),
+    OptSpec("", "sweep-output", "req", "FILE",
+            "with --sweep, write the table to FILE (.csv or .json; default CSV on stdout)",
+            "file", _set("sweep_output")),
+    OptSpec("", "ray", "req", "ADDRESS",
+            "with --sweep, run the scenarios on a Ray cluster ('local' starts one here)",
+            "host", _set("ray")),
+    OptSpec("", "plot", "req", "FILE.png",
+            "with --sweep, draw capacity and limiting resource per scenario to FILE.png",
+            "file", _set("plot")),
     OptSpec("", "disk-template", "req", "TEMPLATE",
             "disk template of the new instances", "choices=" + ",".join(DISK_TEMPLATES),
             _set("disk_template", _disk_template)),
@@ -448,7 +465,8 @@ TOOL_OPTIONS: dict[str, tuple[str, ...]] = {
                "master", "luxi", "ialloc-src", "verbose", "quiet", "independent-groups",
                "accept-existing-errors", "offline", "no-capacity-checks",
                "machine-readable", "max-cpu", "max-length", "min-disk", "standard-alloc",
-               "tiered-alloc", "save", "static-kvm-node-memory"),
+               "tiered-alloc", "save", "static-kvm-node-memory", "sweep", "sweep-output",
+               "ray", "plot"),
     "hcheck": ("text-data", "no-disk-moves", "dynu-file", "ignore-dynu", "evac-mode",
                "exclude-instances", "exclusion-tags", "ialloc-src", "no-instance-moves",
                "luxi", "machine-readable", "max-cpu", "max-length", "min-disk", "min-gain",

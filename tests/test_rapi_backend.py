@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import requests
 
-from htools.backends import rapi
+from htools import rapi_http
 from htools.backends.rapi import base_url, load_rapi, parse_rapi
 from htools.errors import DataError
 from solver.records import DEFAULT_GROUP_UUID, ISpec
@@ -234,7 +234,7 @@ def test_earlier_bad_document_wins_over_later_failure() -> None:
 
 @pytest.mark.parametrize("hang", ["before headers", "mid body"])
 def test_total_timeout(monkeypatch: pytest.MonkeyPatch, hang: str) -> None:
-    monkeypatch.setattr(rapi, "TOTAL_TIMEOUT", 0.3)
+    monkeypatch.setattr(rapi_http, "TOTAL_TIMEOUT", 0.3)
     delay, stall = (1.5, 0.0) if hang == "before headers" else (0.0, 1.5)
     responses = {PATHS[0]: (200, b"[" + b" " * 64 + b"]")}
     with FakeRapi(responses, delay=delay, stall=stall) as server, \

@@ -15,16 +15,16 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from fake_rapi import LocalServer
 
 from htools import rapi_http
 from htools.backends.rapi import base_url, load_rapi, parse_rapi
@@ -53,7 +53,7 @@ def fixture_json() -> dict[str, Any]:
 # --- a local RAPI look-alike --------------------------------------------------
 
 
-class FakeRapi:
+class FakeRapi(LocalServer):
     """Serves fixed responses per path and records the requests it got."""
 
     def __init__(self, responses: dict[str, tuple[int, bytes]], *,
@@ -88,20 +88,7 @@ class FakeRapi:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeRapi:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, tls=tls)
 
 
 def ok_responses(bodies: list[str]) -> dict[str, tuple[int, bytes]]:

@@ -221,7 +221,33 @@ def run(opts) -> None:
     if verbose > 3:
         _print_cstats(initial, state, nodes)
     if opts.execute and moves:
-        die("hbal: Execution of commands possible only on LUXI")
+        from htools.backends.rapi import FILE_PREFIX
+        if not opts.rapi or opts.rapi.startswith(FILE_PREFIX):
+            die("hbal: Execution of commands possible only on LUXI")
+        from executor.jobs import as_jobsets
+        _execute(opts, as_jobsets(initial, jobsets))
+
+
+def _execute(opts, jobsets) -> None:
+    """-X over RAPI: run the jobsets, report a stop or a failure as Ganeti's hbal does."""
+    from executor.rapi_client import PRIORITIES, RapiClient
+    from executor.runner import Annotation, Runner, stop_on_signals
+    from htools.cli.options import project_version
+    version = project_version()
+    annotation = Annotation(
+        comment=f"rebalancing via hbal {version}", reason=opts.reason or f"hbal {version} called",
+        priority=PRIORITIES[opts.priority] if opts.priority else None)
+    with RapiClient(opts.rapi) as client:
+        runner = Runner(client, annotation)
+        with stop_on_signals(runner):
+            result = runner.run(jobsets)
+    if result.stopped:
+        print("Exiting early due to user request, ")
+        print("\n".join(result.summary()))
+    elif result.failures:
+        print("\n".join(result.summary()))
+        die("hbal: Not all jobs completed successfully: "
+            + "; ".join(run.describe() for run in result.failures) + "\nAborting.")
 
 
 def _print_cstats(before: C.ClusterState, after: C.ClusterState, nodes: np.ndarray) -> None:

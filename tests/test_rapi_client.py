@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import ssl
@@ -226,6 +227,46 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ssl.SSL
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     return cert, context
+
+
+GANETI_CLIENT_SCRIPT = """
+import json, sys
+from ganeti.rapi import client
+c = client.GanetiRapiClient("127.0.0.1", port=int(sys.argv[1]), username="admin",
+                            password="pw")
+jid = c.MigrateInstance("inst1", cleanup=False, reason="check")
+rep = c.ReplaceInstanceDisks("inst2", mode="replace_new_secondary", remote_node="node3")
+change = c.WaitForJobChange(jid, ["status"], None, None)
+print(json.dumps({"jobs": [jid, rep], "change": change, "ok": c.WaitForJobCompletion(rep, 0.1),
+                  "status": c.GetJobStatus(jid)["status"], "ids": c.GetJobs()}))
+"""
+
+
+def test_ganetis_own_client_agrees_with_the_fake(
+        certificate: tuple[Path, ssl.SSLContext]) -> None:
+    """The fake speaks Ganeti's wire format: Ganeti's RAPI client (Debian's) drives it."""
+    system = Path("/usr/bin/python3")
+    probe = subprocess.run([str(system), "-c", "import ganeti.rapi.client"],
+                           capture_output=True) if system.exists() else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("Ganeti's RAPI client (python3-ganeti-rapi) is not installed")
+    _, context = certificate
+    with FakeRapi(tls=context, users={"admin": ("pw", True)}, run_time=0.2) as server:
+        proc = subprocess.run([str(system), "-c", GANETI_CLIENT_SCRIPT, str(server.port)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        with RapiClient(f"https://admin:pw@127.0.0.1:{server.port}") as ours:
+            ours.submit(MIGRATE, reason="check")
+    answer = json.loads(proc.stdout)
+    assert answer["jobs"] == ["100", "101"]
+    assert answer["change"]["job_info"][0] in ("queued", "running", "success")
+    assert answer["ok"] is True and answer["status"] in ("running", "success")
+    assert answer["ids"] == [100, 101]
+    theirs, mine = server.requests[0], server.requests[-1]
+    assert (theirs.method, theirs.path, theirs.query) == (mine.method, mine.path, mine.query)
+    assert server.jobs[100].op["reason"][0][:2] == server.jobs[102].op["reason"][0][:2]
+    # Ganeti's client still sends replace-disks as (legacy) query arguments.
+    assert server.requests[1].query["remote_node"] == ["node3"]
 
 
 def test_tls_without_and_with_verification(certificate: tuple[Path, ssl.SSLContext]) -> None:

@@ -34,14 +34,13 @@ POLL_INTERVAL = 1.0
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
 
-# The instance resource and HTTP method that submit each opcode (doc/rapi.rst).
+# The instance resource and HTTP method that submit each opcode (doc/rapi.rst).  These
+# three take every opcode parameter from the body; others (startup, reboot, ...) read
+# some only from query arguments, so they are not offered until something needs them.
 _OPCODE_RESOURCES = {
     "OP_INSTANCE_MIGRATE": ("PUT", "migrate"),
     "OP_INSTANCE_FAILOVER": ("PUT", "failover"),
     "OP_INSTANCE_REPLACE_DISKS": ("POST", "replace-disks"),
-    "OP_INSTANCE_STARTUP": ("PUT", "startup"),
-    "OP_INSTANCE_SHUTDOWN": ("PUT", "shutdown"),
-    "OP_INSTANCE_REBOOT": ("POST", "reboot"),
 }
 
 
@@ -187,7 +186,7 @@ class RapiClient:
             if change is None:
                 continue
             for entry in change["log_entries"]:
-                if isinstance(entry, list) and len(entry) == 4:
+                if isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], int):
                     serial = entry[0] if serial is None else max(serial, entry[0])
                     if on_log is not None:
                         on_log(entry)
@@ -209,9 +208,10 @@ class RapiClient:
                priority: int | None = None, dry_run: bool = False) -> int:
         """Submit one opcode through its instance resource; returns the job id.
 
-        ``comment`` and ``priority`` are opcode parameters and travel in the
-        body; RAPI refuses a ``reason`` there and builds the reason trail from
-        the ``reason`` query argument instead.
+        ``comment``, ``priority`` and ``dry_run`` are opcode parameters and
+        travel in the body (these resources ignore the ``dry-run`` query
+        argument); RAPI refuses a ``reason`` there and builds the reason trail
+        from the ``reason`` query argument instead.
         """
         op_id = opcode.get("OP_ID")
         if op_id not in _OPCODE_RESOURCES:
@@ -225,13 +225,11 @@ class RapiClient:
             body["comment"] = comment
         if priority is not None:
             body["priority"] = priority
-        query: dict[str, Any] = {}
-        if reason:
-            query["reason"] = reason
         if dry_run:
-            query["dry-run"] = 1
+            body["dry_run"] = True
+        query = {"reason": reason} if reason else None
         answer = self.request(method, f"/2/instances/{quote(name, safe='')}/{resource}",
-                              query or None, body)
+                              query, body)
         return _job_id(answer, f"{op_id} of {name}")
 
 

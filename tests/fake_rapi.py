@@ -29,9 +29,6 @@ RESOURCES = {
     "migrate": ("PUT", "OP_INSTANCE_MIGRATE"),
     "failover": ("PUT", "OP_INSTANCE_FAILOVER"),
     "replace-disks": ("POST", "OP_INSTANCE_REPLACE_DISKS"),
-    "startup": ("PUT", "OP_INSTANCE_STARTUP"),
-    "shutdown": ("PUT", "OP_INSTANCE_SHUTDOWN"),
-    "reboot": ("POST", "OP_INSTANCE_REBOOT"),
 }
 FINAL = ("success", "error", "canceled")
 

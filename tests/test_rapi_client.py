@@ -82,8 +82,9 @@ def test_submit_without_annotation_sends_the_bare_opcode() -> None:
     with FakeRapi() as server, RapiClient(server.url) as client:
         client.submit(REPLACE, dry_run=True)
     (req,) = server.requests
-    assert req.query == {"dry-run": ["1"]}
-    assert "comment" not in req.body and "priority" not in req.body
+    assert req.query == {}
+    assert req.body == {**{k: v for k, v in REPLACE.items()
+                           if k not in ("OP_ID", "instance_name")}, "dry_run": True}
 
 
 @pytest.mark.parametrize(("op", "message"), [

@@ -178,12 +178,15 @@ class Runner:
 
     def run(self, jobsets: Sequence[JobSet]) -> RunResult:
         """Run jobsets in order; stop after a failure or a stop request."""
+        jobsets = [jobset for jobset in jobsets if jobset]
         result = RunResult()
         for index, jobset in enumerate(jobsets):
             if self.stop_requested:
                 result.stopped = True
                 result.not_run = list(jobsets[index:])
                 break
+            self.say(f"Jobset {index + 1}/{len(jobsets)}: "
+                     + ", ".join(job.instance for job in jobset))
             runs = self.run_jobset(jobset)
             result.ran.append(runs)
             if any(not run.ok for run in runs):

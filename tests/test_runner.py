@@ -60,7 +60,8 @@ def test_all_jobsets_run_in_order() -> None:
     assert [len(runs) for runs in result.ran] == [2, 1, 1]
     assert result.ran[1][0].job_ids == [102, 103, 104]
     lines = out.splitlines()
-    assert lines[0] == "Got job IDs 100, 101"
+    assert lines[:2] == ["Jobset 1/3: a, b", "Got job IDs 100, 101"]
+    assert lines.index("Jobset 2/3: c") < lines.index("Got job IDs 102")
     assert "Got job IDs 102" in lines and "Got job IDs 105" in lines
     assert "Submitted job 103 for c (step 2/3)" in lines
     assert "Job 104 for c (step 3/3): success" in lines
@@ -162,4 +163,4 @@ def test_nothing_to_run(jobsets: list) -> None:
     with FakeRapi() as server:
         result, out, _ = run(server, jobsets)
     assert server.requests == [] and out == ""
-    assert not result.failures and not result.not_run
+    assert not result.ran and not result.not_run

@@ -63,6 +63,14 @@ def test_list_fields_filters_and_separator(server: FakeRapi) -> None:
     assert time.strptime(stamp.split(".")[0], "%Y-%m-%d %H:%M:%S")
 
 
+def test_connection_options_before_or_after_the_command(server: FakeRapi) -> None:
+    assert call("-m", server.url, "list", "--no-headers")[1] == \
+        call("list", "--no-headers", "-m", server.url)[1] != ""
+    with pytest.raises(SystemExit) as stop:
+        hjobs.main(["--ca-cert", "x", "list", "--verify-tls", "-m", server.url])
+    assert stop.value.code == 2  # mutually exclusive, wherever they are given
+
+
 def test_unknown_field(server: FakeRapi) -> None:
     rc, _, err = call("list", "-m", server.url, "-o", "id,bogus")
     assert rc == 1 and err.startswith("Error: Unknown field(s): bogus; known: id, status")

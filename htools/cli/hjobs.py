@@ -247,17 +247,19 @@ def _job_id(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-m", "--master", required=True, metavar="CLUSTER",
-                        help="RAPI endpoint: NAME (https://NAME:5080) or URL; credentials "
-                             "as https://USER:PASSWORD@HOST:PORT")
+    # The connection options are accepted before and after the command; SUPPRESS keeps
+    # a sub-command's unset option from hiding the value given before the command.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("-m", "--master", metavar="CLUSTER",
+                        help="RAPI endpoint (required): NAME (https://NAME:5080) or URL; "
+                             "credentials as https://USER:PASSWORD@HOST:PORT")
     tls = common.add_mutually_exclusive_group()
     tls.add_argument("--ca-cert", metavar="FILE",
                      help="check the server's TLS certificate against FILE")
     tls.add_argument("--verify-tls", action="store_true",
                      help="check the server's TLS certificate against the system CAs")
-    top = argparse.ArgumentParser(prog="hjobs", description="Ganeti jobs over RAPI, "
-                                  "like gnt-job list|info|watch.")
+    top = argparse.ArgumentParser(prog="hjobs", parents=[common], description="Ganeti jobs "
+                                  "over RAPI, like gnt-job list|info|watch.")
     sub = top.add_subparsers(dest="command", required=True)
     lst = sub.add_parser("list", parents=[common], help="list jobs and their status")
     lst.add_argument("job_ids", nargs="*", type=_job_id, metavar="JOB_ID")
@@ -282,8 +284,13 @@ COMMANDS: dict[str, Callable[[RapiClient, argparse.Namespace], int]] = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parser().parse_args(argv)
-    verify: Verify = args.ca_cert or bool(args.verify_tls)
+    cli = parser()
+    args = cli.parse_args(argv)
+    if "master" not in args:
+        cli.error("the following arguments are required: -m/--master")
+    if "ca_cert" in args and "verify_tls" in args:
+        cli.error("argument --verify-tls: not allowed with argument --ca-cert")
+    verify: Verify = getattr(args, "ca_cert", None) or bool(getattr(args, "verify_tls", False))
     try:
         with RapiClient(args.master, verify=verify) as client:
             code = COMMANDS[args.command](client, args)

@@ -168,7 +168,7 @@ class Runner:
         runs = [JobRun(job) for job in jobset]
         started = [run for run in runs if self._submit(run, 0)]
         for run in runs:
-            if run not in started:
+            if not run.job_ids:
                 self.say(f"{run.job.instance}: {run.error}")
         if started:
             self.say("Got job IDs " + ", ".join(str(run.job_ids[0]) for run in started))

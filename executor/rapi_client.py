@@ -137,6 +137,21 @@ class RapiClient:
     def groups(self, bulk: bool = False) -> list:
         return self._listing("groups", bulk)
 
+    def _item(self, what: str, name: str) -> dict:
+        answer = self.get(f"/2/{what}/{quote(name, safe='')}")
+        if not isinstance(answer, dict):
+            raise RapiError(f"/2/{what}/{name} did not answer with an object")
+        return answer
+
+    def node(self, name: str) -> dict:
+        return self._item("nodes", name)
+
+    def instance(self, name: str) -> dict:
+        return self._item("instances", name)
+
+    def group(self, name: str) -> dict:
+        return self._item("groups", name)
+
     def jobs(self, bulk: bool = False) -> list:
         """All jobs: ``[{"id", "uri"}]``, or with ``bulk`` the bulk job fields."""
         return self._listing("jobs", bulk)

@@ -51,6 +51,20 @@ def test_reads_send_documented_paths() -> None:
         ("GET", "/2/instances", {"bulk": ["1"]}), ("GET", "/2/groups", {"bulk": ["1"]})]
 
 
+def test_single_resources() -> None:
+    resources = {"/2/nodes/n1": {"name": "n1"}, "/2/instances/web 1": {"name": "web 1"},
+                 "/2/groups/default": {"name": "default"}, "/2/nodes/n2": ["n2"]}
+    with FakeRapi(resources=resources) as server, RapiClient(server.url) as client:
+        assert client.node("n1") == {"name": "n1"}
+        assert client.instance("web 1") == {"name": "web 1"}
+        assert client.group("default") == {"name": "default"}
+        with pytest.raises(RapiError, match="^/2/nodes/n2 did not answer with an object$"):
+            client.node("n2")
+        with pytest.raises(RapiError, match="HTTP 404 Not Found"):
+            client.instance("nope")
+    assert server.requests[1].path == "/2/instances/web 1"
+
+
 def test_url_without_scheme_is_plain_http() -> None:
     with FakeRapi(resources={"/version": 2}) as server:
         assert RapiClient(f"127.0.0.1:{server.port}").version() == 2

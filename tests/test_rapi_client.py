@@ -168,6 +168,14 @@ def test_read_only_user_polls_instead_of_waiting() -> None:
     assert [r.user for r in server.requests] == ["ro"] * len(server.requests)
 
 
+@pytest.mark.parametrize("answer", [b'{"x": 1}', b"[]", b'{"job_info": 1, "log_entries": []}'])
+def test_malformed_wait_answer(answer: bytes) -> None:
+    with FakeRapi(resources={"/2/jobs/7/wait": answer}) as server, \
+            RapiClient(server.url) as client, pytest.raises(RapiError) as err:
+        client.wait_job(7)
+    assert str(err.value) == "/2/jobs/7/wait answered neither null nor {job_info, log_entries}"
+
+
 def test_lost_job() -> None:
     with FakeRapi() as server, RapiClient(server.url) as client, \
             pytest.raises(RapiError, match="^job 999 not found"):

@@ -178,13 +178,15 @@ class RapiClient:
                             "{job_info, log_entries}")
         return answer
 
-    def wait_job(self, job_id: int,
-                 on_log: Callable[[list], None] | None = None) -> dict:
+    def wait_job(self, job_id: int, on_log: Callable[[list], None] | None = None,
+                 on_unchanged: Callable[[str], None] | None = None) -> dict:
         """Follow a job until it is final and return its full document.
 
         Log entries (``[serial, timestamp, type, message]``) go to ``on_log`` as
-        they arrive.  Users without write access may not call ``/wait``; for them
-        the job is polled instead (and no log entries are seen).
+        they arrive; ``on_unchanged(status)`` hears when a wait ended without a
+        change (gnt-job uses it to say a job is still queued).  Users without
+        write access may not call ``/wait``; for them the job is polled instead
+        (and no log entries are seen).
         """
         previous: list | None = None
         serial: int | None = None
@@ -199,6 +201,8 @@ class RapiClient:
                     raise
                 return self._poll_job(job_id)
             if change is None:
+                if on_unchanged is not None and previous:
+                    on_unchanged(previous[0])
                 continue
             for entry in change["log_entries"]:
                 if isinstance(entry, list) and len(entry) == 4 and isinstance(entry[0], int):

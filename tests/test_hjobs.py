@@ -107,10 +107,11 @@ def test_watch_success_and_failure(server: FakeRapi) -> None:
 
 
 def test_watch_follows_a_running_job() -> None:
-    with FakeRapi(run_time=0.6, wait_timeout=0.1) as fake:
+    with FakeRapi(run_time=0.8, wait_timeout=0.1) as fake:
         fake.add_job(dict(MIGRATE))
-        rc, out, _ = call("watch", "-m", fake.url, "100")
+        rc, out, err = call("watch", "-m", fake.url, "100")
     assert rc == 0 and len(out.splitlines()) == 3
+    assert err == "Job 100 is waiting in queue\n"
     assert sum(r.path.endswith("/wait") for r in fake.requests) >= 2
 
 

@@ -231,7 +231,17 @@ def watch_job(client: RapiClient, args: argparse.Namespace) -> int:
         when = ts[0] + ts[1] / 1e6 if isinstance(ts, list) and len(ts) == 2 else time.time()
         print(f"{time.ctime(when)} {_message(entry[3])}", flush=True)
 
-    final = client.wait_job(job_id, show)
+    told: set[str] = set()
+
+    def unchanged(status: str) -> None:
+        """gnt-job's notes, once each, while a job does not start."""
+        note = {"queued": "is waiting in queue",
+                "waiting": "is trying to acquire all necessary locks"}.get(status)
+        if note and status not in told:
+            told.add(status)
+            print(f"Job {job_id} {note}", file=sys.stderr, flush=True)
+
+    final = client.wait_job(job_id, show, unchanged)
     if job_status(final) == "success":
         return 0
     sys.stdout.flush()

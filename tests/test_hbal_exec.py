@@ -46,14 +46,15 @@ def start_hbal(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE)
 
 
-def printed_commands(url: str, *extra: str) -> list[tuple[str, str]]:
-    """(gnt-instance verb, instance) of each command hbal -C lists for the cluster."""
+def printed_commands(url: str, *extra: str) -> tuple[list[tuple[str, str]], int]:
+    """(gnt-instance verb, instance) of each command hbal -C lists, and the jobset count."""
     rc, out, err = run_tool(["hbal", "-m", url, "-C", *extra], ours=True)
     assert rc == 0, err
     listing = out.partition("Commands to run to reach the above solution:\n")[2] or \
         out.partition("First set of jobs:\n")[2]
     cmds = [line.split() for line in listing.splitlines() if "gnt-instance" in line]
-    return [("migrate" if c[1] == "failover" else c[1], c[-1]) for c in cmds]
+    return ([("migrate" if c[1] == "failover" else c[1], c[-1]) for c in cmds],
+            listing.count("echo jobset "))
 
 
 # -C says failover for stopped instances; the opcode is a migrate that may fail over
@@ -68,8 +69,9 @@ def submitted(server: FakeRapi) -> list[tuple[str, str]]:
 
 def test_execute_submits_the_printed_solution() -> None:
     with FakeRapi(resources=cluster()) as server:
-        expected = printed_commands(server.url)
+        expected, jobsets = printed_commands(server.url)
         rc, out, err = run_tool(["hbal", "-m", server.url, "-X"], ours=True)
+        rc2, plain, _ = run_tool(["hbal", "-m", server.url], ours=True)
     assert rc == 0, err
     assert err == ""
     assert len(expected) > 8 and submitted(server) == expected
@@ -78,14 +80,14 @@ def test_execute_submits_the_printed_solution() -> None:
     assert {op["comment"] for op in ops} == {f"rebalancing via hbal {version}"}
     assert {op["reason"][0][1] for op in ops} == {f"hbal {version} called"}
     assert all("priority" not in op for op in ops)
-    assert out.count("Got job IDs ") == out.count("echo jobset") + 8
-    rc2, plain, _ = run_tool(["hbal", "-m", server.url], ours=True)
+    assert jobsets == 8 and out.count("Got job IDs ") == jobsets
+    assert f"Jobset {jobsets}/{jobsets}: instance14\n" in out
     assert out.startswith(plain)
 
 
 def test_first_job_group_reason_and_priority() -> None:
     with FakeRapi(resources=cluster()) as server:
-        expected = printed_commands(server.url, "--first-job-group")
+        expected, _ = printed_commands(server.url, "--first-job-group")
         rc, _, err = run_tool(["hbal", "-m", server.url, "-X", "--first-job-group",
                                "--reason=maintenance window", "--priority=low"], ours=True)
     assert rc == 0, err

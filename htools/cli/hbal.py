@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,10 @@ from htools.fmt import fmt_fixed, fmt_g6
 from solver import cluster as C
 from solver.jit import small_cluster, use_jit
 from solver.loader import lookup_name, set_node_status
+
+if TYPE_CHECKING:
+    from executor.jobs import JobSet
+    from htools.cli.options import Options
 
 
 def _err(msg: str) -> None:
@@ -228,7 +233,7 @@ def run(opts) -> None:
         _execute(opts, as_jobsets(initial, jobsets))
 
 
-def _execute(opts, jobsets) -> None:
+def _execute(opts: Options, jobsets: list[JobSet]) -> None:
     """-X over RAPI: run the jobsets, report a stop or a failure as Ganeti's hbal does."""
     from executor.rapi_client import PRIORITIES, RapiClient
     from executor.runner import Annotation, Runner, stop_on_signals

@@ -50,8 +50,14 @@ class JobRun:
     def ok(self) -> bool:
         return self.status == "success"
 
+    @property
+    def submitted(self) -> bool:
+        return bool(self.job_ids)
+
     def describe(self) -> str:
-        ids = ", ".join(str(i) for i in self.job_ids) or "-"
+        if not self.submitted:
+            return f"{self.job.instance}: {self.status}: submission failed: {self.error}"
+        ids = ", ".join(str(i) for i in self.job_ids)
         text = f"{self.job.instance} (job {ids}): {self.status}"
         return f"{text}: {self.error}" if self.error else text
 
@@ -124,7 +130,7 @@ class Runner:
                 run.job.opcodes[step], reason=ann.reason, comment=ann.comment,
                 priority=ann.priority))
         except RapiError as err:
-            run.status, run.error = "error", f"submission failed: {err}"
+            run.status, run.error = "error", str(err)
             return False
         run.status = "submitted"
         return True
@@ -158,7 +164,8 @@ class Runner:
             if step == steps:
                 return run
             if not self._submit(run, step):
-                self.say(f"{run.job.instance}: {run.error}")
+                self.say(f"{run.job.instance} (step {step + 1}/{steps}): submission failed: "
+                         f"{run.error}")
                 return run
             self.say(f"Submitted job {run.job_ids[-1]} for {run.job.instance}"
                      f" (step {step + 1}/{steps})")
@@ -168,8 +175,8 @@ class Runner:
         runs = [JobRun(job) for job in jobset]
         started = [run for run in runs if self._submit(run, 0)]
         for run in runs:
-            if not run.job_ids:
-                self.say(f"{run.job.instance}: {run.error}")
+            if not run.submitted:
+                self.say(run.describe())
         if started:
             self.say("Got job IDs " + ", ".join(str(run.job_ids[0]) for run in started))
             with ThreadPoolExecutor(max_workers=len(started)) as pool:

@@ -117,8 +117,10 @@ def test_refused_write_is_reported_without_traceback() -> None:
         rc, out, err = run_tool(["hbal", "-m", f"http://viewer:pw@127.0.0.1:{server.port}",
                                  "-X"], ours=True)
     assert rc == 1 and server.jobs == {}
-    assert "submission failed: Request for 'http://viewer:***@127.0.0.1:" in err
-    assert "HTTP 403 Forbidden" in err and "Traceback" not in err
+    assert err == (f"Error: hbal: Job submission error: Request for 'http://viewer:***@"
+                   f"127.0.0.1:{server.port}/2/instances/instance4/migrate?reason=hbal+"
+                   f"{project_version()}+called' failed: HTTP 403 Forbidden: Not authorized\n")
+    assert "instance4: error: submission failed: Request for" in out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

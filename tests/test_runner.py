@@ -111,8 +111,9 @@ def test_refused_submission_is_a_failure() -> None:
         result, out, _ = run(server, JOBSETS, url=f"http://ro:pw@127.0.0.1:{server.port}")
     assert server.jobs == {}
     assert [r.status for r in result.ran[0]] == ["error", "error"]
-    assert "submission failed" in result.ran[0][0].error
-    assert "HTTP 403 Forbidden" in result.ran[0][0].error
+    assert not result.ran[0][0].submitted
+    assert result.ran[0][0].describe().startswith("a: error: submission failed: Request for")
+    assert result.ran[0][0].error.endswith("HTTP 403 Forbidden: Not authorized")
     assert "Got job IDs" not in out
     assert len(result.not_run) == 2
 

@@ -251,6 +251,9 @@ def _execute(opts: Options, jobsets: list[JobSet]) -> None:
         print("\n".join(result.summary()))
     elif result.failures:
         print("\n".join(result.summary()))
+        unsent = [run for run in result.failures if not run.submitted]
+        if len(unsent) == len(result.failures):  # nothing of the jobset ran and failed
+            die(f"hbal: Job submission error: {unsent[0].error}")
         die("hbal: Not all jobs completed successfully: "
             + "; ".join(run.describe() for run in result.failures) + "\nAborting.")
 

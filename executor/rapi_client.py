@@ -69,7 +69,7 @@ class RapiClient:
 
     def __init__(self, cluster: str, *, verify: Verify = False,
                  session: requests.Session | None = None) -> None:
-        self.url = endpoint(cluster)
+        self.url = endpoint(cluster).rstrip("/")  # "https://h:5080/" must not give "//2/..."
         self.verify = verify
         self._own_session = session is None
         self.session = requests.Session() if session is None else session

@@ -68,6 +68,8 @@ def test_single_resources() -> None:
 def test_url_without_scheme_is_plain_http() -> None:
     with FakeRapi(resources={"/version": 2}) as server:
         assert RapiClient(f"127.0.0.1:{server.port}").version() == 2
+        assert RapiClient(f"127.0.0.1:{server.port}/").version() == 2
+    assert [r.path for r in server.requests] == ["/version", "/version"]
 
 
 # --- submitting opcodes --------------------------------------------------------------------

@@ -35,10 +35,15 @@ def migrate(state: C.ClusterState, k: int, target: str | None = None) -> dict:
     return op
 
 
-def replace_secondary(state: C.ClusterState, k: int, target: str) -> dict:
-    return {"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": state.data.instances[k].name,
+def replace_secondary_op(instance: str, target: str) -> dict:
+    """Give ``instance`` the new secondary ``target`` (hbal's and hail's replace step)."""
+    return {"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": instance,
             "early_release": False, "ignore_ipolicy": False, "mode": "replace_new_secondary",
             "disks": [], "remote_node": target}
+
+
+def replace_secondary(state: C.ClusterState, k: int, target: str) -> dict:
+    return replace_secondary_op(state.data.instances[k].name, target)
 
 
 def move_opcodes(state: C.ClusterState, k: int, kind: int, t: int) -> list[dict]:

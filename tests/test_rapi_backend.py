@@ -15,18 +15,18 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from fake_rapi import LocalServer
 
-from htools.backends import rapi
+from htools import rapi_http
 from htools.backends.rapi import base_url, load_rapi, parse_rapi
 from htools.errors import DataError
 from solver.records import DEFAULT_GROUP_UUID, ISpec
@@ -53,7 +53,7 @@ def fixture_json() -> dict[str, Any]:
 # --- a local RAPI look-alike --------------------------------------------------
 
 
-class FakeRapi:
+class FakeRapi(LocalServer):
     """Serves fixed responses per path and records the requests it got."""
 
     def __init__(self, responses: dict[str, tuple[int, bytes]], *,
@@ -88,20 +88,7 @@ class FakeRapi:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakeRapi:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler, tls=tls)
 
 
 def ok_responses(bodies: list[str]) -> dict[str, tuple[int, bytes]]:
@@ -234,7 +221,7 @@ def test_earlier_bad_document_wins_over_later_failure() -> None:
 
 @pytest.mark.parametrize("hang", ["before headers", "mid body"])
 def test_total_timeout(monkeypatch: pytest.MonkeyPatch, hang: str) -> None:
-    monkeypatch.setattr(rapi, "TOTAL_TIMEOUT", 0.3)
+    monkeypatch.setattr(rapi_http, "TOTAL_TIMEOUT", 0.3)
     delay, stall = (1.5, 0.0) if hang == "before headers" else (0.0, 1.5)
     responses = {PATHS[0]: (200, b"[" + b" " * 64 + b"]")}
     with FakeRapi(responses, delay=delay, stall=stall) as server, \

@@ -13,24 +13,19 @@ HTML, truncated bodies) ends in a one-line ``DataError``, never a traceback.
 
 Transport errors are worded differently from Ganeti's ``Curl error for
 '<url>', error CurlCouldntConnect``: we do not use curl, so the message names
-the URL (password masked) and the reason in plain words.
+the URL (password masked) and the reason in plain words; the transport lives in
+``htools.rapi_http``, shared with the executor's RAPI client.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-import ssl
-import time
-import warnings
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
-import urllib3.exceptions
 
 from htools.errors import DataError
 from htools.fmt import show_string_list
@@ -48,6 +43,7 @@ from htools.jsonread import to_ipolicy as _to_ipolicy
 from htools.jsonread import to_obj as _to_obj
 from htools.jsonread import to_str as _to_str
 from htools.jsonread import to_template as _to_template
+from htools.rapi_http import HttpFailure, base_url, endpoint, send
 from solver.records import (
     DEFAULT_GROUP_UUID,
     INSTANCE_STATUSES,
@@ -58,13 +54,10 @@ from solver.records import (
     Node,
 )
 
-__all__ = ["load_rapi", "parse_rapi"]
+__all__ = ["base_url", "load_rapi", "parse_rapi"]
 
 T = TypeVar("T")
 
-RAPI_PORT = 5080
-CONNECT_TIMEOUT = 15.0
-TOTAL_TIMEOUT = 60.0
 FILE_PREFIX = "file://"
 HYPERVISORS = ("kvm", "xen-pvm", "chroot", "xen-hvm", "lxc", "fake")
 
@@ -338,87 +331,11 @@ def parse_rapi(bodies: list[str]) -> ClusterData:
 # Transport
 
 
-def base_url(cluster: str) -> str:
-    """Ganeti's rule: a bare name means ``https://NAME:5080``, else use as given."""
-    if ":" not in cluster:
-        return f"https://{cluster}:{RAPI_PORT}"
-    return cluster
-
-
-def _masked(url: str) -> str:
-    """The URL with any password replaced, for error messages."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-    except ValueError:  # malformed, e.g. an unclosed IPv6 bracket
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
-def _causes(err: BaseException) -> list[BaseException]:
-    """The exception and everything it wraps (requests nests urllib3 and socket errors)."""
-    chain: list[BaseException] = []
-    cause: BaseException | None = err
-    while cause is not None and all(cause is not seen for seen in chain):
-        chain.append(cause)
-        nxt = cause.__cause__ or cause.__context__ or getattr(cause, "reason", None)
-        cause = nxt if isinstance(nxt, BaseException) else None
-    return chain
-
-
-def _reason(err: requests.exceptions.RequestException) -> str:
-    """The most specific cause of a request failure, in plain words.
-
-    Causes are matched by priority, not by position: urllib3 reports a
-    refused connection as a kind of connect *timeout*, for instance.
-    """
-    chain = _causes(err)
-    if any(isinstance(c, ConnectionRefusedError) for c in chain):
-        return "connection refused"
-    if any(isinstance(c, socket.gaierror) for c in chain):
-        return "could not resolve host"
-    for cause in chain:
-        if isinstance(cause, ssl.SSLError):
-            return f"TLS error ({cause.reason or cause})"
-    if isinstance(err, requests.exceptions.ConnectTimeout):
-        return f"could not connect within {CONNECT_TIMEOUT:g} s"
-    if any(isinstance(c, (TimeoutError, urllib3.exceptions.TimeoutError)) for c in chain):
-        return "timed out"
-    if isinstance(err, requests.exceptions.SSLError):
-        return "TLS error"
-    if isinstance(err, (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
-                        requests.exceptions.MissingSchema)):
-        return "invalid URL"
-    if isinstance(err, requests.exceptions.ConnectionError):
-        return "connection failed"
-    return type(err).__name__
-
-
 def _http_get(session: requests.Session, url: str, verify: bool) -> str:
-    """One GET with a connect timeout and an overall deadline."""
-    deadline = time.monotonic() + TOTAL_TIMEOUT
-    shown = _masked(url)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-            with session.get(url, timeout=(CONNECT_TIMEOUT, TOTAL_TIMEOUT),
-                             verify=verify, stream=True) as response:
-                if response.status_code >= 400:
-                    raise _Fail(f"Request for '{shown}' failed: HTTP "
-                                f"{response.status_code} {response.reason or ''}".rstrip())
-                chunks = []
-                for chunk in response.iter_content(1 << 16):
-                    chunks.append(chunk)
-                    if time.monotonic() > deadline:
-                        raise _Fail(f"Request for '{shown}' failed: timed out")
-    except requests.exceptions.RequestException as err:
-        raise _Fail(f"Request for '{shown}' failed: {_reason(err)}") from None
-    try:
-        return b"".join(chunks).decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Fail(f"Request for '{shown}' failed: response is not UTF-8 text") from None
+        return send(session, "GET", url, verify=verify).text
+    except HttpFailure as err:
+        raise _Fail(str(err)) from None
 
 
 def load_rapi(cluster: str, *, verify: bool = False,
@@ -435,9 +352,7 @@ def load_rapi(cluster: str, *, verify: bool = False,
         directory = cluster[len(FILE_PREFIX):]
         return _load(lambda index: read_file(os.path.join(directory, _RESOURCES[index][1]),
                                              _Fail))
-    url = base_url(cluster)
-    if "://" not in url:
-        url = "http://" + url
+    url = endpoint(cluster)
     http = requests.Session() if session is None else session
     try:
         return _load(lambda index: _http_get(http, url + _RESOURCES[index][0], verify))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,10 @@ from htools.fmt import fmt_fixed, fmt_g6
 from solver import cluster as C
 from solver.jit import small_cluster, use_jit
 from solver.loader import lookup_name, set_node_status
+
+if TYPE_CHECKING:
+    from executor.jobs import JobSet
+    from htools.cli.options import Options
 
 
 def _err(msg: str) -> None:
@@ -221,7 +226,36 @@ def run(opts) -> None:
     if verbose > 3:
         _print_cstats(initial, state, nodes)
     if opts.execute and moves:
-        die("hbal: Execution of commands possible only on LUXI")
+        from htools.backends.rapi import FILE_PREFIX
+        if not opts.rapi or opts.rapi.startswith(FILE_PREFIX):
+            die("hbal: Execution of commands possible only on LUXI")
+        from executor.jobs import as_jobsets
+        _execute(opts, as_jobsets(initial, jobsets))
+
+
+def _execute(opts: Options, jobsets: list[JobSet]) -> None:
+    """-X over RAPI: run the jobsets, report a stop or a failure as Ganeti's hbal does."""
+    from executor.rapi_client import PRIORITIES, RapiClient
+    from executor.runner import Annotation, Runner, stop_on_signals
+    from htools.cli.options import project_version
+    version = project_version()
+    annotation = Annotation(
+        comment=f"rebalancing via hbal {version}", reason=opts.reason or f"hbal {version} called",
+        priority=PRIORITIES[opts.priority] if opts.priority else None)
+    with RapiClient(opts.rapi) as client:
+        runner = Runner(client, annotation)
+        with stop_on_signals(runner):
+            result = runner.run(jobsets)
+    if result.stopped:
+        print("Exiting early due to user request, ")
+        print("\n".join(result.summary()))
+    elif result.failures:
+        print("\n".join(result.summary()))
+        unsent = [run for run in result.failures if not run.submitted]
+        if len(unsent) == len(result.failures):  # nothing of the jobset ran and failed
+            die(f"hbal: Job submission error: {unsent[0].error}")
+        die("hbal: Not all jobs completed successfully: "
+            + "; ".join(run.describe() for run in result.failures) + "\nAborting.")
 
 
 def _print_cstats(before: C.ClusterState, after: C.ClusterState, nodes: np.ndarray) -> None:

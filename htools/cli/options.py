@@ -155,7 +155,7 @@ class Options:
     print_nodes: str | None = None
     print_instances: bool = False
     save_cluster: str | None = None
-    # job execution (Luxi only)
+    # job execution (-X over RAPI)
     execute: bool = False
     first_job_group: bool = False
     reason: str | None = None
@@ -294,7 +294,7 @@ _SPECS = [
     OptSpec("I", "ialloc-src", "req", "FILE",
             "read the cluster from an iallocator request FILE", "file",
             _set("iallocator_src")),
-    OptSpec("X", "exec", "none", "", "submit the moves as jobs (Luxi backend only)",
+    OptSpec("X", "exec", "none", "", "submit the moves as jobs (needs -m)",
             "none", _flag("execute")),
     OptSpec("", "first-job-group", "none", "", "with -X, run only the first job set",
             "none", _flag("first_job_group")),

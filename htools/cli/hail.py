@@ -13,11 +13,10 @@ from htools.cli.common import (
     print_nodes,
     print_warnings,
     program_name,
+    run_program,
     save_data,
     state_records,
 )
-from htools.cli.options import parse_or_exit
-from htools.errors import HtoolsError
 from htools.fmt import TEMPLATE_SHOW, show_string, show_string_list
 from solver.cluster import ClusterState
 from solver.jit import use_jit
@@ -90,8 +89,10 @@ def _placed(state: ClusterState) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    opts = parse_or_exit("hail", sys.argv[1:] if argv is None else argv)
-    np.seterr(all="ignore")  # the kernels rely on IEEE results (x/0), as Ganeti does
+    run_program("hail", run, argv)
+
+
+def run(opts) -> None:
     from htools.backends.iallocator import RequestFileError, load_request
     try:
         inp = load_request(opts.args[0])
@@ -99,8 +100,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.flush()
         print(f"{program_name()}: {e}", file=sys.stderr)
         sys.exit(1)
-    except HtoolsError as e:
-        die(str(e))
     # numba's start-up (~1 s) only pays off on big clusters
     from solver.requests import MultiAllocate
     entries = len(inp.request.entries) if isinstance(inp.request, MultiAllocate) else 1
@@ -111,18 +110,12 @@ def main(argv: list[str] | None = None) -> None:
     replaced = opts.data_file is not None or bool(opts.simulate)
     if replaced:
         # Ganeti reports the request's own data before it loads the replacement
-        try:
-            print_warnings(load_cluster(inp.data, lo), opts.verbose, always=True)
-        except HtoolsError as e:
-            die(str(e))
+        print_warnings(load_cluster(inp.data, lo), opts.verbose, always=True)
         data = load_data(opts)
         _check_indices(inp.request, data)
     from solver.iallocator import Hail, HailOptions, RequestFailed, with_new_instances
     full, first, clones = with_new_instances(data, inp.request)
-    try:
-        state = load_cluster(full, lo)
-    except HtoolsError as e:
-        die(str(e))
+    state = load_cluster(full, lo)
     if not replaced:
         print_warnings(state, opts.verbose, always=True)
     _verbose_dump(inp, data, opts.verbose)

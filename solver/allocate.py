@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solver import cluster as C
-from solver.jit import njit, parallel_range
+from solver.jit import njit, parallel_range, threads_for
 from solver.metrics import (
     AGG_MAP,
     AGG_OFF,
@@ -110,9 +110,16 @@ class AllocSolution:
         if other.nodes is not None and (self.nodes is None or not self.score < other.score):
             self.score, self.nodes = other.score, other.nodes
 
+    def failure_counts(self) -> tuple[int, ...]:
+        """collapseFailures: how often each mode failed, in enum order."""
+        out = [0] * len(C.FAIL_MODES)
+        for m in self.failures:
+            out[m] += 1
+        return tuple(out)
+
     def reasons(self) -> str:
-        counts = [self.failures.count(m) for m in range(len(C.FAIL_MODES))]
-        return ", ".join("%s: %d" % (C.FAIL_MODES[m], c) for m, c in enumerate(counts) if c)
+        return ", ".join("%s: %d" % (C.FAIL_MODES[m], c)
+                         for m, c in enumerate(self.failure_counts()) if c)
 
     def describe(self, names: Sequence[str], fmt: Callable[[object], str] | None = None) -> str:
         """solutionDescription's line for this solution."""
@@ -415,10 +422,11 @@ class MatrixInputs:
         out_sc = np.zeros((n, len(cand)))
         track = (np.full((n, N_METRICS), np.inf), np.full((n, N_METRICS), -np.inf),
                  np.zeros((n, N_METRICS)))
-        pair_matrix(alloc.sim.rows, alloc.sim.state.peers, alloc.sim.it, alloc.k,
-                    self.prims[rows], cand, self.grp, alloc.force, self.rejected[rows],
-                    self.conflicts[rows], self.locs[rows], self.stat_n, self.stat_s,
-                    self.stat_v, np.full(n, self.map_val), out_pr, out_r, out_sc, *track)
+        with threads_for(n * len(cand)):
+            pair_matrix(alloc.sim.rows, alloc.sim.state.peers, alloc.sim.it, alloc.k,
+                        self.prims[rows], cand, self.grp, alloc.force, self.rejected[rows],
+                        self.conflicts[rows], self.locs[rows], self.stat_n, self.stat_s,
+                        self.stat_v, np.full(n, self.map_val), out_pr, out_r, out_sc, *track)
         return out_pr, out_r, out_sc, track
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from solver import cluster as C
 from solver.bounds import InstanceBounds
-from solver.jit import jit_enabled, njit, num_threads, parallel_range
+from solver.jit import jit_enabled, njit, num_threads, parallel_range, threads_for
 from solver.metrics import (
     AGGREGATION,
     N_METRICS,
@@ -629,11 +629,12 @@ class Balancer:
                     np.empty(n_chunks * cap, dtype=np.int64), np.empty(n_chunks * cap))
             keep_cnt = np.zeros(n_chunks, dtype=np.int64)
             chunk_hi = np.empty(n_chunks)
-            _scan(ctx, self.it, cands, cpos, targets, tslot, n_slots, is_target,
-                  o.instance_moves, o.disk_moves, o.restricted_migration,
-                  o.ignore_soft_errors, with_failover, self.mig_free, self.pos, nvals, shift,
-                  s1, s2, sabs, n_on, base_map, cur_score, n_chunks, *keep, keep_cnt,
-                  chunk_hi, *stats)
+            with threads_for(len(cands) * len(targets)):
+                _scan(ctx, self.it, cands, cpos, targets, tslot, n_slots, is_target,
+                      o.instance_moves, o.disk_moves, o.restricted_migration,
+                      o.ignore_soft_errors, with_failover, self.mig_free, self.pos, nvals,
+                      shift, s1, s2, sabs, n_on, base_map, cur_score, n_chunks, *keep,
+                      keep_cnt, chunk_hi, *stats)
             if keep_cnt.max(initial=0) <= cap:
                 break
             self.keep_per_chunk = int(keep_cnt.max()) + 1  # rare: many near-ties

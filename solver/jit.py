@@ -11,7 +11,8 @@ and the same answers).  ``HTOOLS_JIT=0``/``1`` in the environment forces it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 _forced = os.environ.get("HTOOLS_JIT")
 _enabled = _forced != "0"
@@ -48,6 +49,27 @@ def parallel_range() -> Callable:
         return range
     import numba
     return numba.prange
+
+
+# Below this many inner iterations a parallel kernel runs on the calling thread alone:
+# waking the pool costs more than it saves, and on a busy machine much more (a
+# thread waiting for a core stalls the whole region).
+PARALLEL_WORK = 50_000
+
+
+@contextmanager
+def threads_for(work: int) -> Iterator[None]:
+    """Run the parallel kernels called inside on one thread when ``work`` is small."""
+    if not _enabled or work >= PARALLEL_WORK:
+        yield
+        return
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def num_threads() -> int:

@@ -53,14 +53,6 @@ def shrink(spec: RSpec, mode: int) -> RSpec | None:
     return replace(spec, **{name: value}) if value >= unit else None
 
 
-def counts(failures: list[int]) -> tuple[int, ...]:
-    """collapseFailures: how often each mode failed, in enum order."""
-    out = [0] * N_MODES
-    for m in failures:
-        out[m] += 1
-    return tuple(out)
-
-
 @dataclass(frozen=True)
 class Attempt:
     """What hspace keeps of a tryAlloc: the placement (None: none) and failure counts."""
@@ -165,7 +157,7 @@ class Filler:
         key = (self.spec_of(k), capacity, winner_only)
         if key not in self._memo:
             sol = self._try_alloc(k, capacity, winner_only)
-            self._memo[key] = Attempt(sol.nodes, counts(sol.failures))
+            self._memo[key] = Attempt(sol.nodes, sol.failure_counts())
         return self._memo[key]
 
     def _try_alloc(self, k: int, capacity: bool, winner_only: bool) -> AllocSolution:

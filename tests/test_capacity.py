@@ -36,8 +36,8 @@ class PlainFiller(Filler):
 
     def try_alloc(self, k, capacity, winner_only):
         sol = self._try_alloc(k, capacity, winner_only)
-        from solver.capacity import Attempt, counts
-        return Attempt(sol.nodes, counts(sol.failures))
+        from solver.capacity import Attempt
+        return Attempt(sol.nodes, sol.failure_counts())
 
     def suffices(self, spec, mode):
         chain = []

@@ -170,6 +170,10 @@ class Planner:
 
     def evaluate(self, sc: Scenario) -> dict[str, object]:
         """One table row: the scenario's capacity, what limits it, the cluster after."""
+        return self.run(sc)[0]
+
+    def run(self, sc: Scenario) -> tuple[dict[str, object], C.ClusterState]:
+        """The scenario's row and the cluster as the run left it (new instances placed)."""
         use_jit(self.jit)
         state = self._state(sc)
         row: dict[str, object] = {"scenario": sc.name, "mode": sc.mode,
@@ -185,14 +189,14 @@ class Planner:
             sol = node_evacuate(Simulator(state), insts, ALL, force=False)
             row["evacuated"], row["evac_failed"] = len(sol.moved), len(sol.failed)
         row["nodes"] = int((state.node[C.OFFLINE] == 0).sum())
-        row.update(self._fill(sc, state))
-        return row
+        filled = self._fill(sc, state, row)
+        return row, filled
 
-    def _fill(self, sc: Scenario, state: C.ClusterState) -> dict[str, object]:
+    def _fill(self, sc: Scenario, state: C.ClusterState,
+              out: dict[str, object]) -> C.ClusterState:
         setup = allocation_setup(state, self.accept_existing, self.independent_groups)
         fill = Filler(state, sc.template or self.template, self.spindle_use, setup.cand,
                       setup.ignored, self.capacity, self.accept_existing)
-        out: dict[str, object] = {}
         limit = self.limit if sc.limit is None else sc.limit
         spec = sc.spec or self.spec
         errs: tuple[int, ...] | None = _only(C.FAIL_N1)
@@ -226,7 +230,7 @@ class Planner:
         out.update(mem_avail=cs.amem, dsk_avail=cs.adsk, cpu_avail=cs.acpu,
                    mem_eff=eff["memory"], dsk_eff=eff["disk"], cpu_eff=eff["vcpu"],
                    score=cs.score)
-        return out
+        return fill.state
 
     @staticmethod
     def _preload(fill: Filler, preload: Sequence[tuple[RSpec, int]]) -> tuple[int, ...] | None:

@@ -117,7 +117,7 @@ def colourings(graph: NodeGraph) -> list[Colouring]:
     """The three colourings of Ganeti's hroller, in its order."""
     out = []
     for name, fn in COLOURINGS:
-        classes = colour_classes(fn(graph.adj))
+        classes = colour_classes(fn([[u - graph.lo for u in a] for a in graph.adj]))
         out.append(Colouring(name, [[graph.lo + v for v in cls] for cls in classes]))
     return out
 

@@ -39,7 +39,7 @@ def _move_script(initial, moves) -> str:
     """formatCmds of the moves' jobsets."""
     from htools import report
     jobsets = report.split_jobsets(initial, moves)
-    return "".join(line + "\n" for line in report.command_lines(initial, jobsets, True))
+    return "".join(line + "\n" for line in report.command_lines(initial, jobsets, True, True))
 
 
 def _execute(opts) -> None:

@@ -144,7 +144,7 @@ def colouring_stats(cols: list[Colouring]) -> str:
 # ---- configurations ---------------------------------------------------------------
 
 
-class _Base:
+class Loaded:
     """What every configuration of one run shares: the loaded cluster, read only."""
 
     def __init__(self, state: C.ClusterState) -> None:
@@ -175,7 +175,7 @@ class Conf:
     a node's pList/sList); ``re_p``/``re_s`` the instances so re-added anywhere.
     """
 
-    base: _Base
+    base: Loaded
     rows: dict[int, np.ndarray] = field(default_factory=dict)
     place: dict[int, tuple[int, int]] = field(default_factory=dict)
     padd: dict[int, list[int]] = field(default_factory=dict)
@@ -373,7 +373,7 @@ def reboot_groups(state: C.ClusterState, classes: list[list[int]], opts: RollerO
 
     Instances may go to any online node, selected or not.
     """
-    base = _Base(state)
+    base = Loaded(state)
     conf0 = Conf(base)
     online = np.flatnonzero(state.node[C.OFFLINE] == 0).tolist()
     if opts.ignore_non_redundant:

@@ -46,16 +46,7 @@ def _selected(state: C.ClusterState, opts, group: int | None) -> np.ndarray:
 def run(opts) -> None:
     # a few Python loops over nodes and instances: numba's start-up would dominate
     use_jit(False)
-    from solver.roller import (
-        RollerOptions,
-        RollError,
-        colouring_stats,
-        colourings,
-        node_graph,
-        output_order,
-        reboot_groups,
-        smallest,
-    )
+    from solver import roller
     data = load_data(opts)
     state = load_state(opts, data)
     print_warnings(state, opts.verbose)
@@ -77,22 +68,22 @@ def run(opts) -> None:
     group = _find_group(state, opts.group) if opts.group is not None else None
 
     selected = _selected(state, opts, group)
-    graph = node_graph(state, selected, reboot=not opts.offline_maintenance)
+    graph = roller.node_graph(state, selected, reboot=not opts.offline_maintenance)
     if graph is None:
         die("Cannot create node graph")
     if opts.verbose > 2:
         print("Node Graph: " + graph.show())
-    cols = colourings(graph)
+    cols = roller.colourings(graph)
     try:
-        groups = reboot_groups(state, smallest(cols).classes, RollerOptions(
+        groups = roller.reboot_groups(state, roller.smallest(cols).classes, roller.RollerOptions(
             ignore_non_redundant=opts.ignore_non_redundant,
             full_evacuation=opts.full_evacuation))
-    except RollError as e:
+    except roller.RollError as e:
         die(str(e))
     shown = [([n for n in nodes if selected[n]], conf) for nodes, conf in groups]
-    ordered = output_order(shown, state.node[C.MASTER] != 0)
+    ordered = roller.output_order(shown, state.node[C.MASTER] != 0)
     if opts.verbose > 1:
-        print(colouring_stats(cols))
+        print(roller.colouring_stats(cols))
 
     if opts.one_step_only:
         if not opts.no_headers:

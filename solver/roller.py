@@ -28,13 +28,16 @@ Two of Ganeti's quirks are part of the observable behaviour and kept:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from solver import cluster as C
 from solver.colouring import COLOURINGS, colour_classes
+from solver.jit import njit
 from solver.nodeops import InstTuple, add_pri, add_sec, inst_tuple, remove_pri, remove_sec
+from solver.simulate import Tentative
 
 
 class CannotClear(Exception):
@@ -167,33 +170,52 @@ class Loaded:
 
 @dataclass
 class Conf:
-    """A configuration: the loaded cluster plus what the moves so far changed.
+    """A configuration: the loaded cluster changed by the moves so far.
 
-    Node and placement changes are kept as overlays so that trying to clear a node
-    (and giving up) costs only what the attempt touched.  ``padd``/``sadd`` hold, per
-    node, the instances added to it since loading, newest first (Ganeti prepends to
-    a node's pList/sList); ``re_p``/``re_s`` the instances so re-added anywhere.
+    ``rows`` is the node matrix, node-major.  Placement changes are overlays on the
+    loaded cluster: ``padd``/``sadd`` hold, per node, the instances added to it since
+    loading, newest first (Ganeti prepends to a node's pList/sList), ``re_p``/``re_s``
+    the instances so re-added anywhere.  Inside ``attempt`` every change is journaled,
+    so that a failed attempt to clear a node costs only what it touched.
     """
 
     base: Loaded
-    rows: dict[int, np.ndarray] = field(default_factory=dict)
+    rows: np.ndarray
     place: dict[int, tuple[int, int]] = field(default_factory=dict)
     padd: dict[int, list[int]] = field(default_factory=dict)
     sadd: dict[int, list[int]] = field(default_factory=dict)
     re_p: set[int] = field(default_factory=set)
     re_s: set[int] = field(default_factory=set)
     name_of: dict[int, int] = field(default_factory=dict)
+    _journal: list[tuple] | None = None
 
-    def fork(self) -> Conf:
-        return Conf(self.base, dict(self.rows), dict(self.place),
+    @classmethod
+    def loaded(cls, base: Loaded) -> Conf:
+        return cls(base, base.rows.copy())
+
+    def copy(self) -> Conf:
+        return Conf(self.base, self.rows.copy(), dict(self.place),
                     {n: list(v) for n, v in self.padd.items()},
                     {n: list(v) for n, v in self.sadd.items()},
                     set(self.re_p), set(self.re_s), dict(self.name_of))
 
+    @contextmanager
+    def attempt(self):
+        """Run a block whose changes are undone unless it sets ``keep`` on what it gets."""
+        self._journal = []
+        box = Tentative()
+        box.keep = False
+        try:
+            yield box
+        finally:
+            journal, self._journal = self._journal, None
+            if not box.keep:
+                for undo in reversed(journal):
+                    undo()
+
     # ---- reading ----------------------------------------------------------------
     def row(self, n: int) -> np.ndarray:
-        r = self.rows.get(n)
-        return self.base.rows[n] if r is None else r
+        return self.rows[n]
 
     def placement(self, k: int) -> tuple[int, int]:
         pl = self.place.get(k)
@@ -217,27 +239,36 @@ class Conf:
     def redundant(self, n: int) -> list[int]:
         return [k for k in self.plist(n) if self.placement(k)[1] >= 0]
 
-    def group(self, n: int) -> int:
-        return int(self.row(n)[C.GROUP])
-
     def node_name(self, n: int) -> int:
         """Whose name the node entry at index n carries (see the module notes)."""
         return self.name_of.get(n, n)
 
-    # ---- writing ----------------------------------------------------------------
-    def _unlist(self, lists: dict[int, list[int]], n: int, k: int) -> None:
-        if k in lists.get(n, ()):
-            lists[n].remove(k)
+    # ---- writing (journaled) ----------------------------------------------------
+    def _set_row(self, n: int, new: np.ndarray) -> None:
+        if self._journal is not None:
+            old = self.rows[n].copy()
+            self._journal.append(lambda: self.rows.__setitem__(n, old))
+        self.rows[n] = new
 
-    def _add_p(self, n: int, k: int, old: int) -> None:
-        self._unlist(self.padd, old, k)
-        self.padd.setdefault(n, []).insert(0, k)
-        self.re_p.add(k)
+    def _set(self, table: dict, key: int, value) -> None:
+        if self._journal is not None:
+            if key in table:
+                old = table[key]
+                self._journal.append(lambda: table.__setitem__(key, old))
+            else:
+                self._journal.append(lambda: table.pop(key))
+        table[key] = value
 
-    def _add_s(self, n: int, k: int, old: int) -> None:
-        self._unlist(self.sadd, old, k)
-        self.sadd.setdefault(n, []).insert(0, k)
-        self.re_s.add(k)
+    def _add(self, lists: dict[int, list[int]], again: set[int], n: int, k: int,
+             old: int) -> None:
+        """k joins node n's list (newest first) and leaves node old's."""
+        if k in lists.get(old, ()):
+            self._set(lists, old, [x for x in lists[old] if x != k])
+        self._set(lists, n, [k, *lists.get(n, [])])
+        if k not in again:
+            if self._journal is not None:
+                self._journal.append(lambda: again.discard(k))
+            again.add(k)
 
     def move(self, k: int, t: int) -> bool:
         """Move a non-redundant instance to node t (Hroller.move)."""
@@ -248,9 +279,10 @@ class Conf:
             return False
         old = self.row(p).copy()
         remove_pri(old, it, k)
-        self.rows[p], self.rows[t] = old, new
-        self.place[k] = (t, s)
-        self._add_p(t, k, p)
+        self._set_row(p, old)
+        self._set_row(t, new)
+        self._set(self.place, k, (t, s))
+        self._add(self.padd, self.re_p, t, k, p)
         return True
 
     def migrate(self, k: int) -> bool:
@@ -264,10 +296,11 @@ class Conf:
             return False
         if add_sec(pn, it, k, 0.0, True, False) != C.OK:
             return False
-        self.rows[p], self.rows[s] = pn, sn
-        self.place[k] = (s, p)
-        self._add_p(s, k, p)
-        self._add_s(p, k, s)
+        self._set_row(p, pn)
+        self._set_row(s, sn)
+        self._set(self.place, k, (s, p))
+        self._add(self.padd, self.re_p, s, k, p)
+        self._add(self.sadd, self.re_s, p, k, s)
         return True
 
     def replace_secondary(self, k: int, t: int) -> bool:
@@ -281,11 +314,11 @@ class Conf:
             return False
         copy = self.row(p).copy()
         remove_sec(copy, it, k, 0.0, 0.0)
-        self.rows[t] = new
-        self.rows[s] = copy
-        self.name_of[s] = self.node_name(p)
-        self.place[k] = (p, t)
-        self._add_s(t, k, s)
+        self._set_row(t, new)
+        self._set_row(s, copy)
+        self._set(self.name_of, s, self.node_name(p))
+        self._set(self.place, k, (p, t))
+        self._add(self.sadd, self.re_s, t, k, s)
         return True
 
     def moves(self) -> list[tuple[int, int, int]]:
@@ -304,32 +337,62 @@ class Conf:
         return out
 
 
+@njit()
+def first_accepting(rows, targets, it, k, primary, skip) -> int:
+    """Position of the first target that takes instance k (forced), or -1.
+
+    As primary (addPriEx) or secondary (addSecEx); ``skip`` is a node never to
+    take (an instance's own primary cannot become its secondary).
+    """
+    for i in range(targets.shape[0]):
+        t = targets[i]
+        if t == skip:
+            continue
+        buf = rows[t].copy()
+        r = add_pri(buf, it, k, True, False) if primary else add_sec(buf, it, k, 0.0, True,
+                                                                       False)
+        if r == C.OK:
+            return i
+    return -1
+
+
 # ---- clearing nodes ---------------------------------------------------------------
 
 
-def _relocate(conf: Conf, insts: list[int], targets: list[int], secondaries: bool) -> bool:
+def _relocate(conf: Conf, insts: list[int], targets: np.ndarray, secondaries: bool) -> bool:
     """Each instance to the first target that takes it; False when one fits nowhere."""
-    op = conf.replace_secondary if secondaries else conf.move
-    return all(any(op(k, t) for t in targets) for k in insts)
+    for k in insts:
+        skip = conf.placement(k)[0] if secondaries else -1
+        i = first_accepting(conf.rows, targets, conf.base.it, k, not secondaries, skip)
+        if i < 0:
+            return False
+        t = int(targets[i])
+        done = conf.replace_secondary(k, t) if secondaries else conf.move(k, t)
+        assert done, "the target that accepted must take the instance"
+    return True
 
 
-def _greedy_clear(ndxs: list[int], targets: list[int], conf: Conf, secondaries: bool
+def _greedy_clear(ndxs: list[int], targets: list[int], start: Conf, secondaries: bool
                   ) -> tuple[list[int], Conf]:
     """Nodes of ``ndxs`` that can be emptied together, in order, and the result.
 
     A node joins when all its instances of the kind find room on the remaining
-    targets of its own group; the nodes that joined stop being targets.
+    targets of its own group; the nodes that joined stop being targets.  Targets are
+    never nodes whose entry Ganeti's quirk overwrote, so their group is as loaded.
     """
+    conf = start.copy()
+    group = conf.base.state.node[C.GROUP]
+    left = np.array(targets, dtype=np.int64)
     chosen: list[int] = []
     for n in ndxs:
-        others = [t for t in targets if t != n]
-        grp = conf.group(n)
-        same = [t for t in others if conf.group(t) == grp]
+        others = left[left != n]
+        same = others[group[others] == conf.rows[n, C.GROUP]]
         insts = conf.slist(n) if secondaries else conf.non_redundant(n)
-        trial = conf.fork()
-        if _relocate(trial, insts, same, secondaries):
+        with conf.attempt() as trial:
+            trial.keep = _relocate(conf, insts, same, secondaries)
+        if trial.keep:
             chosen.append(n)
-            targets, conf = others, trial
+            left = others
     return chosen, conf
 
 
@@ -349,7 +412,7 @@ def partition(ndxs: list[int], targets: list[int], conf: Conf, secondaries: bool
 
 def migrate_off(grp: list[int], conf: Conf) -> Conf | None:
     """Fail over every redundant primary of the group's nodes; None if one fails."""
-    conf = conf.fork()
+    conf = conf.copy()
     insts = [k for n in grp for k in conf.redundant(n)]
     for k in insts:
         if not conf.migrate(k):
@@ -374,7 +437,7 @@ def reboot_groups(state: C.ClusterState, classes: list[list[int]], opts: RollerO
     Instances may go to any online node, selected or not.
     """
     base = Loaded(state)
-    conf0 = Conf(base)
+    conf0 = Conf.loaded(base)
     online = np.flatnonzero(state.node[C.OFFLINE] == 0).tolist()
     if opts.ignore_non_redundant:
         groups = [(list(cls), conf0) for cls in classes]

@@ -117,7 +117,7 @@ def test_full_evacuation_migrates_then_replaces_secondaries() -> None:
 
 
 def test_swapped_roles_are_not_moves() -> None:
-    conf = Conf(Loaded(CHAIN))
+    conf = Conf.loaded(Loaded(CHAIN))
     assert conf.migrate(0)
     assert conf.placement(0) == (1, 0)
     assert conf.moves() == []
@@ -126,6 +126,6 @@ def test_swapped_roles_are_not_moves() -> None:
 
 def test_master_goes_last() -> None:
     is_master = np.array([False, True, False, False])
-    conf = Conf(Loaded(CHAIN))
+    conf = Conf.loaded(Loaded(CHAIN))
     got = output_order([([2], conf), ([0, 1], conf), ([3, 2, 0], conf)], is_master)
     assert [g for g, _ in got] == [[3, 2, 0], [2], [0, 1]]

@@ -13,6 +13,8 @@ from solver import cluster as C
 from solver.jit import use_jit
 from solver.loader import set_node_status
 
+JIT_PAIRS = 200_000
+
 
 def main(argv: list[str] | None = None) -> None:
     run_program("hroller", run, argv)
@@ -44,10 +46,11 @@ def _selected(state: C.ClusterState, opts, group: int | None) -> np.ndarray:
 
 
 def run(opts) -> None:
-    # a few Python loops over nodes and instances: numba's start-up would dominate
-    use_jit(False)
-    from solver import roller
     data = load_data(opts)
+    # only the first-fit searches run in a kernel: compiled, they pay for numba's
+    # start-up (about half a second) from some hundred thousand node/instance pairs on
+    use_jit(len(data.nodes) * len(data.instances) > JIT_PAIRS)
+    from solver import roller
     state = load_state(opts, data)
     print_warnings(state, opts.verbose)
     masters = [n.name for n in data.nodes if n.master]

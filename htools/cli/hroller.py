@@ -13,7 +13,7 @@ from solver import cluster as C
 from solver.jit import use_jit
 from solver.loader import set_node_status
 
-JIT_PAIRS = 200_000
+JIT_PAIRS = 4_000_000
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,7 +48,7 @@ def _selected(state: C.ClusterState, opts, group: int | None) -> np.ndarray:
 def run(opts) -> None:
     data = load_data(opts)
     # only the first-fit searches run in a kernel: compiled, they pay for numba's
-    # start-up (about half a second) from some hundred thousand node/instance pairs on
+    # start-up (a second) from some million node/instance pairs on
     use_jit(len(data.nodes) * len(data.instances) > JIT_PAIRS)
     from solver import roller
     state = load_state(opts, data)

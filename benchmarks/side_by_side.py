@@ -98,6 +98,21 @@ def timed_run(command: list[str], timeout: float) -> Run:
                stderr=stderr, stdout=stdout)
 
 
+def outcome(g: Run, o: Run) -> tuple[bool, bool, str]:
+    """(both finished, same exit code and stdout, speed-up Ganeti/ours as a cell)."""
+    both = not (g.timed_out or o.timed_out)
+    same = both and (g.returncode, g.stdout) == (o.returncode, o.stdout)
+    return both, same, f"{g.wall / o.wall:.1f}x" if both else "-"
+
+
+def print_markdown(title: str, header: list[str], rows: list[str]) -> None:
+    """A title line, then a markdown table of pre-formatted rows."""
+    print(title + "\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    print("\n".join(rows))
+
+
 def parse_sizes(text: str) -> list[tuple[int, int]]:
     """`20/100,40/320` -> [(20, 100), (40, 320)] (nodes/instances)."""
     try:

@@ -104,7 +104,9 @@ def split_jobsets(state: C.ClusterState, moves: Sequence[Move]) -> list[list[Mov
 
 
 def command_lines(state: C.ClusterState, jobsets: list[list[Move]],
-                  with_check: bool) -> list[str]:
+                  with_check: bool, full_names: bool = False) -> list[str]:
+    """formatCmds; instances by alias (hbal) or, with ``full_names``, by name (hsqueeze)."""
+    names = [i.name for i in state.data.instances] if full_names else state.inst_alias
     lines: list[str] = []
     for js_no, js in enumerate(jobsets, 1):
         lines.append("")
@@ -114,7 +116,7 @@ def command_lines(state: C.ClusterState, jobsets: list[list[Move]],
             if with_check:
                 lines.append("  check")
             lines.extend("  gnt-instance " + c
-                         for c in move_commands(state, mv, state.inst_alias[mv.instance]))
+                         for c in move_commands(state, mv, names[mv.instance]))
     return lines
 
 

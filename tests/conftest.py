@@ -12,7 +12,7 @@ import importlib.util
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ SHARED = REPO.parent / "shared"
 GANETI_FIXTURES = SHARED / "fixtures" / "ganeti"
 GANETI_BIN = Path("/usr/lib/ganeti/3.0/usr/bin")
 GANETI_HAIL = Path("/usr/lib/ganeti/3.0/usr/lib/ganeti/iallocators/hail")
-TOOLS = ("hbal", "hail", "hspace")
+TOOLS = ("hbal", "hail", "hspace", "hroller", "hsqueeze")
 # Harness self-check: HTOOLS_OURS=ganeti runs Ganeti's binaries in place of ours, so every
 # differential test must pass; a failure then is a bug of the harness, not of our tools.
 OURS_ARE_GANETI = os.environ.get("HTOOLS_OURS") == "ganeti"
@@ -86,3 +86,27 @@ def assert_same_output(theirs: tuple[int, str, str], ours: tuple[int, str, str])
                 lineterm="", n=2)))
     if diffs:
         pytest.fail("\n".join(diffs), pytrace=False)
+
+
+def fixture_cases(sets: Callable[[str], dict[str, list[str]]],
+                  default: Callable[[str, str], bool],
+                  skip: Collection[tuple[str, str]] = ()) -> list:
+    """Every Ganeti text fixture under a tool's option sets, as pytest params.
+
+    ``sets(stem)`` gives a fixture's option sets; those ``default(stem, set)``
+    rejects are heavy.
+    """
+    cases = []
+    for path in sorted(GANETI_FIXTURES.glob("*.data")) if GANETI_FIXTURES.is_dir() else []:
+        for name, args in sets(path.stem).items():
+            if (path.stem, name) in skip:
+                continue
+            marks = () if default(path.stem, name) else (pytest.mark.heavy,)
+            cases.append(pytest.param(path, args, id=f"{path.stem}-{name}", marks=marks))
+    return cases
+
+
+def compare_tool(argv: Sequence[str], cwd: Path) -> None:
+    """Run a tool as Ganeti and as ours and fail on any difference."""
+    theirs, ours = (run_tool(argv, ours=o, cwd=cwd) for o in (False, True))
+    assert_same_output(theirs, ours)

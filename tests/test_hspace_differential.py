@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import (
     GANETI_FIXTURES,
-    assert_same_output,
+    compare_tool,
+    fixture_cases,
     requires_ganeti,
     requires_shared,
     run_tool,
@@ -46,21 +47,15 @@ DEFAULT_SETS = {"plain", "mr", "v4", "indep"}
 
 
 def _fixture_cases() -> list:
-    cases = []
-    for path in sorted(GANETI_FIXTURES.glob("*.data")) if GANETI_FIXTURES.is_dir() else []:
-        own = path.stem.startswith("hspace-")
-        sets = HSPACE_SETS if own else OTHER_SETS
-        for name, args in sets.items():
-            if (path.stem, name) in GANETI_CRASHES:
-                continue
-            marks = () if own and name in DEFAULT_SETS else (pytest.mark.heavy,)
-            cases.append(pytest.param(path, args, id=f"{path.stem}-{name}", marks=marks))
-    return cases
+    def own(stem: str) -> bool:
+        return stem.startswith("hspace-")
+    return fixture_cases(lambda stem: HSPACE_SETS if own(stem) else OTHER_SETS,
+                         lambda stem, name: own(stem) and name in DEFAULT_SETS,
+                         GANETI_CRASHES)
 
 
 def _compare(args: list[str], cwd: Path) -> None:
-    theirs, ours = (run_tool(["hspace", *args], ours=o, cwd=cwd) for o in (False, True))
-    assert_same_output(theirs, ours)
+    compare_tool(["hspace", *args], cwd)
 
 
 @requires_shared

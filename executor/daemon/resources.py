@@ -272,6 +272,8 @@ class Resources:
         body = {} if req.body is None else req.body
         if not isinstance(body, dict):
             raise _bad(f"Body contents: Type is '{_json_type(body)}', but 'dict' is expected")
+        if op_id == "OP_INSTANCE_REPLACE_DISKS":
+            body = _replace_disks_input(body, req.query)
         static = {"instance_name": instance}
         if "reason" in body or "instance_name" in body:
             overwritten = sorted({"instance_name", "reason"} & set(body))
@@ -361,6 +363,29 @@ class Resources:
         if changed is None:
             return None
         return {"job_info": info(changed), "log_entries": entries(changed)}
+
+
+def _replace_disks_input(body: dict, query: dict[str, list[str]]) -> dict:
+    """rlib2's replace-disks input: the body, or else the legacy query arguments.
+
+    Ganeti's own client still sends ``mode``, ``remote_node``, ``disks`` and
+    ``iallocator`` as query arguments; ``disks`` may be a list of indices or a
+    string ``"0,1"``, and an empty one means all disks.
+    """
+    if not body and any(k in query for k in ("remote_node", "mode", "disks", "iallocator")):
+        body = {key: query[key][0] for key in ("remote_node", "mode", "disks", "iallocator")
+                if key in query}
+    data = dict(body)
+    raw = data.pop("disks", None)
+    if raw:
+        if isinstance(raw, list) and all(_is_int(d) for d in raw):
+            data["disks"] = raw
+        else:
+            try:
+                data["disks"] = [int(part) for part in str(raw).split(",")]
+            except ValueError as err:
+                raise _bad(f"Invalid disk index passed: {err}") from None
+    return data
 
 
 def _json_type(value: Any) -> str:

@@ -173,24 +173,21 @@ class JobQueue:
         return names
 
     def _acquire(self, job: Job) -> set[str] | None:
-        """Hold every lock the job needs, all at once (no deadlock); None when stopping.
+        """Hold every lock the job needs, all at once; None when the daemon stops.
 
-        The names depend on where the instance is, which an earlier job may
-        change while this one waits, so they are computed again once held.
+        Nothing is held while waiting, so two jobs can never wait for each
+        other.  The names depend on where the instance is, which an earlier
+        job may change while this one waits, so they are computed afresh on
+        every attempt (the caller holds ``changed``, so they cannot change
+        between computing and taking them).
         """
-        held: set[str] = set()
-        while True:
-            wanted = self._locks(job) | held
-            if not (wanted - held) & self.held:
-                self.held |= wanted - held
-                held = wanted
-                if self._locks(job) <= held:
-                    return held
-                continue
-            if self.stopping:
-                self.held -= held
-                return None
+        while not self.stopping:
+            wanted = self._locks(job)
+            if not wanted & self.held:
+                self.held |= wanted
+                return wanted
             self.changed.wait()
+        return None
 
     def _work(self) -> None:
         while True:

@@ -77,10 +77,19 @@ def _number(value: float) -> int | float:
 # --- documents -----------------------------------------------------------------------
 
 
-def _node_doc(data: ClusterData, idx: int) -> dict[str, Any]:
-    node: Node = data.nodes[idx]
-    primaries = sorted(i.name for i in data.instances if i.pnode == idx)
-    secondaries = sorted(i.name for i in data.instances if i.snode == idx)
+def _node_docs(data: ClusterData) -> list[dict[str, Any]]:
+    primaries: list[list[str]] = [[] for _ in data.nodes]
+    secondaries: list[list[str]] = [[] for _ in data.nodes]
+    for inst in data.instances:
+        primaries[inst.pnode].append(inst.name)
+        if inst.snode >= 0:
+            secondaries[inst.snode].append(inst.name)
+    return [_node_doc(data, node, sorted(primaries[i]), sorted(secondaries[i]))
+            for i, node in enumerate(data.nodes)]
+
+
+def _node_doc(data: ClusterData, node: Node, primaries: list[str],
+              secondaries: list[str]) -> dict[str, Any]:
     role = "O" if node.offline else "D" if node.drained else "M" if node.master else "R"
     return {
         "name": node.name, "offline": node.offline, "master_candidate": node.master,
@@ -393,7 +402,7 @@ def _json_type(value: Any) -> str:
 
 
 _COLLECTIONS: dict[str, tuple[str, Callable[[ClusterData], list[dict]]]] = {
-    "nodes": ("id", lambda data: [_node_doc(data, i) for i in range(len(data.nodes))]),
+    "nodes": ("id", _node_docs),
     "instances": ("id", lambda data: [_instance_doc(data, i) for i in data.instances]),
     "groups": ("name", lambda data: [_group_doc(data, i) for i in range(len(data.groups))]),
 }

@@ -11,8 +11,12 @@ same fields as bulk ones.  Figures come from the stored cluster: a node's
 Two additions: ``fields=a,b`` on a listing or single resource keeps only
 those keys (Ganeti offers that only through ``/2/query``), and instances
 carry ``forthcoming``, which Ganeti's readers accept but its RAPI omits.
-One difference: an opcode on an unknown instance or node is refused at once
-(404/400) instead of becoming a job that fails.
+Differences: an opcode on an unknown instance or node is refused at once
+(404/400) instead of becoming a job that fails; a node the text file marks
+"Y" is served as drained (see ``_node_doc``); a file without a master gets
+its first node as master.  Node CPU speeds are served in ``ndparams`` but
+RAPI readers ignore them, so ``hbal -m`` scores such clusters as if every
+CPU had speed 1.
 
 Errors are raised as :class:`HttpError` and rendered by the server with
 Ganeti's body ``{"code", "message", "explain"}``.
@@ -77,6 +81,16 @@ def _number(value: float) -> int | float:
 # --- documents -----------------------------------------------------------------------
 
 
+def _master(data: ClusterData) -> int | None:
+    """The master node: the one the file marks, else the first (a cluster always has one).
+
+    Ganeti's text files need not mark a master, but RAPI's ``/2/info`` must
+    name one for readers to accept the cluster.
+    """
+    marked = [i for i, node in enumerate(data.nodes) if node.master]
+    return marked[0] if marked else 0 if data.nodes else None
+
+
 def _node_docs(data: ClusterData) -> list[dict[str, Any]]:
     primaries: list[list[str]] = [[] for _ in data.nodes]
     secondaries: list[list[str]] = [[] for _ in data.nodes]
@@ -84,16 +98,21 @@ def _node_docs(data: ClusterData) -> list[dict[str, Any]]:
         primaries[inst.pnode].append(inst.name)
         if inst.snode >= 0:
             secondaries[inst.snode].append(inst.name)
-    return [_node_doc(data, node, sorted(primaries[i]), sorted(secondaries[i]))
+    master = _master(data)
+    return [_node_doc(data, node, i == master, sorted(primaries[i]), sorted(secondaries[i]))
             for i, node in enumerate(data.nodes)]
 
 
-def _node_doc(data: ClusterData, node: Node, primaries: list[str],
+def _node_doc(data: ClusterData, node: Node, master: bool, primaries: list[str],
               secondaries: list[str]) -> dict[str, Any]:
-    role = "O" if node.offline else "D" if node.drained else "M" if node.master else "R"
+    # The text format's "Y" means offline or drained without saying which.  It is
+    # served as drained: RAPI readers ignore an offline node's figures, while
+    # ``hbal -t`` reads them, and a drained node is unusable (offline) to both.
+    drained = node.offline or node.drained
+    role = "D" if drained else "M" if master else "R"
     return {
-        "name": node.name, "offline": node.offline, "master_candidate": node.master,
-        "drained": node.drained, "dtotal": _number(node.t_dsk), "dfree": node.f_dsk,
+        "name": node.name, "offline": False, "master_candidate": master and not drained,
+        "drained": drained, "dtotal": _number(node.t_dsk), "dfree": node.f_dsk,
         "sptotal": node.t_spindles, "spfree": node.f_spindles,
         "mtotal": _number(node.t_mem), "mnode": node.n_mem, "mfree": node.f_mem,
         "pinst_cnt": len(primaries), "sinst_cnt": len(secondaries),
@@ -154,9 +173,11 @@ def _group_doc(data: ClusterData, idx: int) -> dict[str, Any]:
 
 
 def _info_doc(data: ClusterData, settings: Settings) -> dict[str, Any]:
-    master = next((n.name for n in data.nodes if n.master), None)
+    master = _master(data)
     return {
-        "name": settings.cluster_name, "master": master, "tags": list(data.cluster_tags),
+        "name": settings.cluster_name,
+        "master": None if master is None else data.nodes[master].name,
+        "tags": list(data.cluster_tags),
         "ipolicy": ipolicy_json(data.ipolicy),
         "default_hypervisor": settings.hypervisor,
         "enabled_hypervisors": [settings.hypervisor],

@@ -308,6 +308,23 @@ def test_kill_9_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
         assert now_on[name] != placed[name]
 
 
+def test_sigterm_lets_the_running_job_finish(tmp_path: Path) -> None:
+    with daemon(tmp_path, "--init-from", str(FIXTURE), "--workers", "1",
+                "--op-delay", "1") as d, RapiClient(d.url) as rapi:
+        names = [i["name"] for i in _movable(rapi)[:2]]
+        ids = [_submit(rapi, name) for name in names]
+        deadline = time.monotonic() + 10
+        while rapi.job(ids[0])["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=10) == 0
+    with daemon(tmp_path) as d, RapiClient(d.url) as rapi:
+        first = rapi.job(ids[0])
+        second = rapi.wait_job(ids[1])
+    assert (first["status"], second["status"]) == ("success", "success")
+
+
 # --- bad input and authentication ------------------------------------------------------
 
 

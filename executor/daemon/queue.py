@@ -63,9 +63,17 @@ class JobQueue:
             thread.start()
 
     def stop(self) -> None:
+        """Start no new job and return once the running ones have finished.
+
+        A running job is never abandoned on a clean stop: only a crash leaves
+        one for :meth:`_recover`.
+        """
         with self.changed:
             self.stopping = True
             self.changed.notify_all()
+        for thread in self.threads:
+            if thread.is_alive():
+                thread.join()
 
     # --- reading ---------------------------------------------------------------------
 

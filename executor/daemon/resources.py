@@ -91,7 +91,8 @@ def _master(data: ClusterData) -> int | None:
     return marked[0] if marked else 0 if data.nodes else None
 
 
-def _node_docs(data: ClusterData) -> list[dict[str, Any]]:
+def _node_docs(data: ClusterData, only: str | None = None) -> list[dict[str, Any]]:
+    """Every node's document, or with ``only`` just that node's."""
     primaries: list[list[str]] = [[] for _ in data.nodes]
     secondaries: list[list[str]] = [[] for _ in data.nodes]
     for inst in data.instances:
@@ -100,7 +101,7 @@ def _node_docs(data: ClusterData) -> list[dict[str, Any]]:
             secondaries[inst.snode].append(inst.name)
     master = _master(data)
     return [_node_doc(data, node, i == master, sorted(primaries[i]), sorted(secondaries[i]))
-            for i, node in enumerate(data.nodes)]
+            for i, node in enumerate(data.nodes) if only in (None, node.name)]
 
 
 def _node_doc(data: ClusterData, node: Node, master: bool, primaries: list[str],
@@ -276,20 +277,19 @@ class Resources:
 
     def _listing(self, kind: str, req: Request) -> list:
         bulk = _flag(req.query, "bulk")
-        id_key, docs = _COLLECTIONS[kind]
+        id_key, names, docs = _COLLECTIONS[kind]
 
         def build(data: ClusterData) -> list:
             if bulk:
-                return [_select(doc, req.query) for doc in docs(data)]
-            names = sorted(doc["name"] for doc in docs(data))
-            return [{id_key: name, "uri": f"/2/{kind}/{name}"} for name in names]
+                return [_select(doc, req.query) for doc in docs(data, None)]
+            return [{id_key: name, "uri": f"/2/{kind}/{name}"} for name in sorted(names(data))]
         return self.queue.read(build)  # type: ignore[return-value]
 
     def _item(self, kind: str, name: str, req: Request) -> dict:
-        _, docs = _COLLECTIONS[kind]
+        docs = _COLLECTIONS[kind][2]
 
         def build(data: ClusterData) -> dict | None:
-            return next((doc for doc in docs(data) if doc["name"] == name), None)
+            return next(iter(docs(data, name)), None)
         doc = self.queue.read(build)
         if doc is None:
             raise HttpError(404)
@@ -422,10 +422,17 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-_COLLECTIONS: dict[str, tuple[str, Callable[[ClusterData], list[dict]]]] = {
-    "nodes": ("id", _node_docs),
-    "instances": ("id", lambda data: [_instance_doc(data, i) for i in data.instances]),
-    "groups": ("name", lambda data: [_group_doc(data, i) for i in range(len(data.groups))]),
+# collection -> (key of the name in plain listings, the names, the documents of all
+# items or of the one named)
+_COLLECTIONS: dict[str, tuple[str, Callable[[ClusterData], list[str]],
+                              Callable[[ClusterData, str | None], list[dict]]]] = {
+    "nodes": ("id", lambda data: [n.name for n in data.nodes], _node_docs),
+    "instances": ("id", lambda data: [i.name for i in data.instances],
+                  lambda data, only: [_instance_doc(data, i) for i in data.instances
+                                      if only in (None, i.name)]),
+    "groups": ("name", lambda data: [g.name for g in data.groups],
+               lambda data, only: [_group_doc(data, i) for i, g in enumerate(data.groups)
+                                   if only in (None, g.name)]),
 }
 
 # instance resource -> (HTTP method, opcode), as rlib2 maps them

@@ -108,8 +108,9 @@ class JobQueue:
     # --- writing ---------------------------------------------------------------------
 
     def submit(self, ops: list[dict]) -> int:
-        job = self.store.add_job(ops, now())
+        """Store a new job; ids and the order jobs start in follow submission order."""
         with self.changed:
+            job = self.store.add_job(ops, now())
             self.jobs[job.id] = job
             self.changed.notify_all()
         return job.id

@@ -187,5 +187,23 @@ def to_ipolicy(value: Any) -> IPolicy:
                    vcpu_ratio=vcpu_ratio, spindle_ratio=spindle_ratio)
 
 
+def ispec_json(spec: ISpec) -> dict[str, int]:
+    """An ispec as Ganeti writes it (the inverse of :func:`to_ispec`)."""
+    return {"memory-size": spec.mem, "cpu-count": spec.cpu, "disk-size": spec.disk_size,
+            "disk-count": spec.disk_count, "nic-count": spec.nic_count,
+            "spindle-use": spec.spindle_use}
+
+
+def ipolicy_json(pol: IPolicy) -> dict[str, Any]:
+    """An instance policy as Ganeti writes it (the inverse of :func:`to_ipolicy`).
+
+    Iallocator requests and RAPI documents carry policies in this shape, so
+    whatever writes them for Ganeti's readers uses this one writer.
+    """
+    return {"minmax": [{"min": ispec_json(lo), "max": ispec_json(hi)} for lo, hi in pol.minmax],
+            "std": ispec_json(pol.std), "disk-templates": list(pol.disk_templates),
+            "vcpu-ratio": pol.vcpu_ratio, "spindle-ratio": pol.spindle_ratio}
+
+
 # ---------------------------------------------------------------------------
 # Groups, nodes, instances

@@ -9,6 +9,7 @@ words.  Keeping that here means one set of rules for reading and for writing.
 
 from __future__ import annotations
 
+import html
 import json
 import socket
 import ssl
@@ -109,10 +110,14 @@ class Response:
     text: str
 
     def error_text(self) -> str:
-        """``HTTP <code> <reason>``, plus the explanation of a Ganeti error body.
+        """``HTTP <code> <reason>``, plus the detail of a Ganeti error body.
 
-        Ganeti's RAPI answers errors with ``{"code", "message", "explain"}``;
-        the explanation is what tells an operator which parameter was wrong.
+        Ganeti's RAPI answers errors with ``{"code", "message", "explain"}``:
+        ``message`` is the specific text (HTML-escaped), or just the status
+        phrase when there is none, and ``explain`` the status' standard
+        explanation.  The specific text is what tells an operator which
+        parameter was wrong, so it wins; servers that put it in ``explain``
+        are understood too.
         """
         head = f"HTTP {self.status} {self.reason or ''}".rstrip()
         try:
@@ -120,9 +125,10 @@ class Response:
         except ValueError:
             return head
         if isinstance(body, dict):
-            detail = body.get("explain") or body.get("message")
-            if isinstance(detail, str) and detail and detail != self.reason:
-                return f"{head}: {' '.join(detail.split())}"
+            for key in ("message", "explain"):
+                detail = body.get(key)
+                if isinstance(detail, str) and detail and detail != self.reason:
+                    return f"{head}: {' '.join(html.unescape(detail).split())}"
         return head
 
 

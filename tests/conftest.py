@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Collection, Sequence
@@ -110,3 +111,15 @@ def compare_tool(argv: Sequence[str], cwd: Path) -> None:
     """Run a tool as Ganeti and as ours and fail on any difference."""
     theirs, ours = (run_tool(argv, ours=o, cwd=cwd) for o in (False, True))
     assert_same_output(theirs, ours)
+
+
+def make_self_signed(directory: Path) -> tuple[Path, Path]:
+    """A throw-away certificate and key for localhost (PEM files), made with openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key

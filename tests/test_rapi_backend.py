@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import make_self_signed
 from fake_rapi import LocalServer
 
 from htools import rapi_http
@@ -277,13 +278,7 @@ def test_missing_directory() -> None:
 
 @pytest.fixture(scope="module")
 def self_signed(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
-    openssl = shutil.which("openssl")
-    assert openssl is not None
-    tmp = tmp_path_factory.mktemp("tls")
-    key, cert = tmp / "key.pem", tmp / "cert.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    cert, key = make_self_signed(tmp_path_factory.mktemp("tls"))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     return context

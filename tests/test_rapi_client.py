@@ -13,6 +13,7 @@ import pytest
 from fake_rapi import FakeRapi
 
 from executor.rapi_client import RapiClient, RapiError, job_status
+from htools.rapi_http import Response
 
 MIGRATE = {"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "inst1",
            "allow_runtime_changes": False, "ignore_ipolicy": False, "cleanup": False,
@@ -303,3 +304,17 @@ def test_tls_without_and_with_verification(certificate: tuple[Path, ssl.SSLConte
         with pytest.raises(RapiError) as err:
             RapiClient(server.url, verify=True).version()
     assert "failed: TLS error" in str(err.value)
+
+
+@pytest.mark.parametrize(("body", "shown"), [
+    # Ganeti's shape: the specific text in "message" (HTML-escaped), the phrase in "explain"
+    ({"code": 400, "message": "Can&#x27;t overwrite static parameters",
+      "explain": "Bad request syntax or unsupported method"},
+     "HTTP 400 Bad Request: Can't overwrite static parameters"),
+    ({"code": 400, "message": "Bad Request", "explain": "Bad request syntax or unsupported method"},
+     "HTTP 400 Bad Request: Bad request syntax or unsupported method"),
+    ({"code": 400, "message": "Bad Request", "explain": "Unable to parse JSON data"},
+     "HTTP 400 Bad Request: Unable to parse JSON data"),
+])
+def test_error_text_prefers_the_specific_message(body: dict, shown: str) -> None:
+    assert Response(400, "Bad Request", json.dumps(body)).error_text() == shown

@@ -92,6 +92,14 @@ OPTION_SETS: dict[str, OptionSet] = {
 }
 
 
+# The default run takes these option sets on every fixture, the others on SAMPLE_FIXTURES
+# only (every fixture under every set is heavy): they exercise one code path each, which
+# does not depend much on the cluster.
+EVERY_FIXTURE_SETS = ("plain", "vv", "vvv", "evac-mode", "no-disk-moves",
+                      "restricted-migration", "max-length-3", "pfields", "exclusion-tags",
+                      "offline-first", "offline-unknown", "group-first", "group-last")
+SAMPLE_FIXTURES = ("hbal-soft-errors", "hbal-excl-tags", "hbal-location-1", "n1-failure")
+
 # Option sets that reach past loading on a cluster without instances ("Cluster is empty").
 EMPTY_CLUSTER_SETS = ("plain", "vv", "offline-first", "group-first", "group-last")
 
@@ -105,8 +113,11 @@ def _fixture_cases() -> list:
             if not info.instances and name not in EMPTY_CLUSTER_SETS:
                 continue
             args = make(info)
-            if args is not None:
-                cases.append(pytest.param(path, args, id=f"{path.stem}-{name}"))
+            if args is None:
+                continue
+            default = name in EVERY_FIXTURE_SETS or path.stem in SAMPLE_FIXTURES
+            cases.append(pytest.param(path, args, id=f"{path.stem}-{name}",
+                                      marks=() if default else (pytest.mark.heavy,)))
     return cases
 
 
@@ -156,7 +167,8 @@ HEAVY_SHAPES: dict[str, tuple[GenParams, list[str]]] = {
     "2groups-60x480": (GenParams(nodes=60, instances=480, groups=2, split=0.05),
                        [*SPLIT_ARGS, "-G", "group-01", "-l", "10"]),
 }
-SEEDS = range(20)
+SEEDS = range(8)              # the default run; more seeds of the same shapes are heavy
+MORE_SEEDS = range(8, 20)
 HEAVY_SEEDS = range(3)
 
 
@@ -170,6 +182,7 @@ def _generated_cases(shapes: dict[str, tuple[GenParams, list[str]]], seeds: rang
 @pytest.mark.parametrize(
     ("params", "args", "seed"),
     _generated_cases(SHAPES, SEEDS)
+    + _generated_cases(SHAPES, MORE_SEEDS, pytest.mark.heavy)
     + _generated_cases(HEAVY_SHAPES, HEAVY_SEEDS, pytest.mark.heavy))
 def test_generated_cluster(params: GenParams, args: list[str], seed: int,
                            tmp_path: Path) -> None:

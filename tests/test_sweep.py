@@ -36,8 +36,11 @@ def spec_arg(spec: RSpec) -> str:
     return f"{spec.dsk},{spec.mem},{spec.cpu},{spec.spn}"
 
 
-@pytest.mark.parametrize("offline", [(), ("node-01-002",), ("node-01-001", "node-01-004")])
-@pytest.mark.parametrize("spec", [SMALL, LARGE])
+@pytest.mark.parametrize("spec, offline", [
+    (SMALL, ()), (LARGE, ("node-01-002",)), (SMALL, ("node-01-001", "node-01-004")),
+    pytest.param(LARGE, (), marks=pytest.mark.heavy),
+    pytest.param(SMALL, ("node-01-002",), marks=pytest.mark.heavy),
+    pytest.param(LARGE, ("node-01-001", "node-01-004"), marks=pytest.mark.heavy)])
 def test_standard_is_hspace_with_offline_nodes(spec: RSpec, offline: tuple[str, ...]) -> None:
     row = simu().evaluate(Scenario("s", spec=spec, offline=offline))
     hts = hspace_answer(["--simulate", "p,6,1t,64g,16", "--disk-template", "drbd",

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from htools.fmt import fmt_fixed, print_table, show_double, show_int_list
+from htools.fmt import ensure_quoted, fmt_fixed, print_table, show_double, show_int_list
 from solver import cluster as C
 from solver.metrics import METRIC_NAMES, WEIGHTS, score_detail
 from solver.moves import (
@@ -22,6 +22,11 @@ from solver.moves import (
     REPLACE_SECONDARY,
     Move,
 )
+
+
+def shell_keys(prefix: str, pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """printKeys: ``PREFIX_KEY=value`` lines, values quoted unless alphanumeric or '.'."""
+    return [f"{prefix}_{k.upper()}={ensure_quoted(v)}" for k, v in pairs]
 
 
 def move_description(state: C.ClusterState, mv: Move) -> str:

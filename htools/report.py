@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from htools.fmt import fmt_fixed, print_table, show_double, show_int_list
+from htools.fmt import ensure_quoted, fmt_fixed, print_table, show_double, show_int_list
 from solver import cluster as C
 from solver.metrics import METRIC_NAMES, WEIGHTS, score_detail
 from solver.moves import (
@@ -22,6 +22,11 @@ from solver.moves import (
     REPLACE_SECONDARY,
     Move,
 )
+
+
+def shell_keys(prefix: str, pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """printKeys: ``PREFIX_KEY=value`` lines, values quoted unless alphanumeric or '.'."""
+    return [f"{prefix}_{k.upper()}={ensure_quoted(v)}" for k, v in pairs]
 
 
 def move_description(state: C.ClusterState, mv: Move) -> str:
@@ -232,9 +237,7 @@ def _node_cell(state: C.ClusterState, n: int, f: str) -> str:
         counts = {state.excl_tag_names[t]: int(c) for t, c in enumerate(state.ptags[n]) if c}
         return ",".join(f"{k}={v}" for k, v in sorted(counts.items()))
     if f == "peermap":
-        pairs = [(int(p), int(v)) for p, v in enumerate(state.peers[n]) if v > 0]
-        pairs.sort(key=lambda pv: -pv[1])
-        return "[" + ",".join(f"({p},{v})" for p, v in pairs) + "]"
+        return "[" + ",".join(f"({p},{v})" for p, v in peer_list(state, n)) + "]"
     if f == "spindle_count":
         return str(int(col[C.T_SPN]))
     if f == "hi_spindles":
@@ -242,6 +245,28 @@ def _node_cell(state: C.ClusterState, n: int, f: str) -> str:
     if f == "inst_spindles":
         return show_double(col[C.INST_SPN])
     return "<unknown field>"
+
+
+def peer_list(state: C.ClusterState, n: int) -> list[tuple[int, int]]:
+    """Node n's PeerMap as Ganeti lists it after loading: (primary, memory) pairs.
+
+    Ganeti builds it from the secondaries, oldest first, keeping the list
+    sorted by memory, largest first; an entry goes before the first one that
+    is not larger, and an updated entry is taken out and put back.  Instances
+    that reserve no memory still get their (zero) entry.
+    """
+    ia = state.inst
+    out: list[tuple[int, int]] = []
+    for k in reversed(state.secondaries(n)):
+        mem = int(ia.mem[k]) if ia.not_offline[k] and ia.auto_balance[k] else 0
+        p = int(ia.pnode[k])
+        old = next((v for q, v in out if q == p), None)
+        if old is not None:
+            out = [(q, v) for q, v in out if q != p]
+            mem += old
+        at = next((i for i, (_, v) in enumerate(out) if v <= mem), len(out))
+        out.insert(at, (p, mem))
+    return out
 
 
 def node_table(state: C.ClusterState, nodes: Sequence[int], fields: list[str]) -> list[str]:

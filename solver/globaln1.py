@@ -145,6 +145,10 @@ class CapacityCheck:
         """redundant() on the current (starting) state."""
         return all(self._verdict(int(n)).ok for n in self.nodes)
 
+    def unevacuable(self) -> list[int]:
+        """The checked nodes that could not be evacuated (hcheck counts them)."""
+        return [int(n) for n in self.nodes if not self._verdict(int(n)).ok]
+
     def _index(self) -> None:
         """Every node's verdict and who depends on what (only changed nodes redone)."""
         if self._dirty is None:

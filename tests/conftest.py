@@ -23,7 +23,7 @@ SHARED = REPO.parent / "shared"
 GANETI_FIXTURES = SHARED / "fixtures" / "ganeti"
 GANETI_BIN = Path("/usr/lib/ganeti/3.0/usr/bin")
 GANETI_HAIL = Path("/usr/lib/ganeti/3.0/usr/lib/ganeti/iallocators/hail")
-TOOLS = ("hbal", "hail", "hspace", "hroller", "hsqueeze")
+TOOLS = ("hbal", "hail", "hspace", "hcheck", "hinfo", "hroller", "hsqueeze")
 # Harness self-check: HTOOLS_OURS=ganeti runs Ganeti's binaries in place of ours, so every
 # differential test must pass; a failure then is a bug of the harness, not of our tools.
 OURS_ARE_GANETI = os.environ.get("HTOOLS_OURS") == "ganeti"

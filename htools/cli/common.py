@@ -130,6 +130,17 @@ def state_records(state: ClusterState, nodes: np.ndarray | None = None,
                        cluster_tags=data.cluster_tags, ipolicy=data.ipolicy)
 
 
+def balance_options(opts: Any):
+    """Ganeti's fromCLIOptions: the balancing knobs a tool's options set."""
+    from solver.balance import BalanceOptions
+    return BalanceOptions(
+        disk_moves=not opts.no_disk_moves, instance_moves=not opts.no_instance_moves,
+        restricted_migration=opts.restricted_migration,
+        ignore_soft_errors=opts.ignore_soft_errors, evac_mode=opts.evac_mode,
+        min_gain=opts.min_gain, min_gain_limit=opts.min_gain_limit,
+        min_score=opts.min_score, max_length=opts.max_length)
+
+
 def write_file(path: str, content: str) -> None:
     """Write an output file; failures end the program as Ganeti's runtime does."""
     try:

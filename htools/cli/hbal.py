@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from htools.cli.common import (
+    balance_options,
     die,
     load_data,
     load_state,
@@ -64,16 +65,6 @@ def select_group(state: C.ClusterState, group: str | None) -> tuple[str, np.ndar
     return data.groups[g].name, nodes, insts
 
 
-def bad_items(state: C.ClusterState, nodes: np.ndarray) -> tuple[list[int], list[int]]:
-    nd = state.node
-    bad = [int(n) for n in nodes if nd[C.OFFLINE, n] == 0 and nd[C.N1_FAIL, n] != 0]
-    insts: set[int] = set()
-    for n in bad:
-        insts.update(state.primaries(n))
-        insts.update(state.secondaries(n))
-    return bad, sorted(insts)
-
-
 def policy_unhealthy(state: C.ClusterState, n: int) -> bool:
     nd = state.node
     if nd[C.INST_SPN, n] > nd[C.HI_SPN, n]:
@@ -91,7 +82,8 @@ def run(opts) -> None:
     data = load_data(opts)
     use_jit(not small_cluster(len(data.nodes), len(data.instances)))
     from htools import report
-    from solver.balance import BalanceOptions, Balancer
+    from solver.balance import Balancer
+    from solver.health import bad_items
     from solver.metrics import compute_score, optimal_score
     state = load_state(opts, data, util)
     print_warnings(state, verbose)
@@ -168,12 +160,7 @@ def run(opts) -> None:
     print("Trying to minimize the CV...")
     imlen = max((len(state.inst_alias[k]) for k in insts), default=0)
     nmlen = max((len(state.node_alias[n]) for n in nodes), default=0)
-    bopts = BalanceOptions(
-        disk_moves=not opts.no_disk_moves, instance_moves=not opts.no_instance_moves,
-        restricted_migration=opts.restricted_migration,
-        ignore_soft_errors=opts.ignore_soft_errors, evac_mode=opts.evac_mode,
-        min_gain=opts.min_gain, min_gain_limit=opts.min_gain_limit,
-        min_score=opts.min_score, max_length=opts.max_length)
+    bopts = balance_options(opts)
     initial = state.copy()
     result = Balancer(state, nodes, insts, bopts).run(
         lambda mv, pos: print(report.step_line(initial, mv, pos, imlen, nmlen), flush=True))

@@ -18,7 +18,7 @@ from htools.cli.common import (
     state_records,
     write_file,
 )
-from htools.fmt import ensure_quoted, fmt_fixed, print_table, show_double
+from htools.fmt import fmt_fixed, print_table, show_double
 from solver import cluster as C
 from solver.cstats import CStats, ieee_div, total_resources
 from solver.jit import use_jit
@@ -26,9 +26,9 @@ from solver.loader import set_node_status
 
 
 def _hts(pairs: list[tuple[str, str]]) -> None:
-    """printKeys: HTS_<KEY>=<value>, quoted unless alphanumeric or '.'."""
-    for k, v in pairs:
-        print(f"HTS_{k.upper()}={ensure_quoted(v)}")
+    from htools.report import shell_keys
+    for line in shell_keys("HTS", pairs):
+        print(line)
 
 
 def _f8(x: float) -> str:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.side_by_side import Run, parse_sizes, timed_run
+from benchmarks.side_by_side import Run, outcome, parse_sizes, print_markdown, same_cell, timed_run
 from fixtures.generator import GenParams, generate
 from htools.backends.text import dump_text
 
@@ -56,23 +56,16 @@ def main(argv: list[str] | None = None) -> int:
             args = ["-t", str(data), *args]
             o = timed_run([*shlex.split(a.ours + tool), *args], a.timeout)
             g = timed_run([f"{a.ganeti}/{tool}", *args], a.timeout)
-            both = not (g.timed_out or o.timed_out)
-            same = both and g.returncode == o.returncode and g.stdout == o.stdout \
-                and g.stderr == o.stderr
+            both, same, ratio = outcome(g, o)
             ok &= same or not both
-            ratio = f"{g.wall / o.wall:.1f}x" if both else \
-                (f"> {g.wall / o.wall:.0f}x" if g.timed_out and not o.timed_out else "-")
             rows.append(f"| {label} | {_secs(g)} | {_secs(o)} | {g.returncode}/{o.returncode} "
-                        f"| {ratio} | {g.rss()} | {o.rss()} | "
-                        f"{'yes' if same else ('-' if not both else 'NO')} |")
+                        f"| {ratio} | {g.rss()} | {o.rss()} | {same_cell(both, same)} |")
             print(f"{label}: Ganeti {g.wall:.2f}s ours {o.wall:.2f}s", file=sys.stderr,
                   flush=True)
-    print(f"generated cluster, {nodes} nodes / {instances} instances (seed {a.seed}), "
-          "whole process; speed-up = Ganeti / ours\n")
-    print("| command | Ganeti s | ours s | exit G/ours | speed-up | Ganeti MiB | ours MiB "
-          "| same output |")
-    print("|---|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
+    print_markdown(f"generated cluster, {nodes} nodes / {instances} instances (seed {a.seed}), "
+                   "whole process; speed-up = Ganeti / ours",
+                   ["command", "Ganeti s", "ours s", "exit G/ours", "speed-up", "Ganeti MiB",
+                    "ours MiB", "same output"], rows)
     return 0 if ok else 1
 
 

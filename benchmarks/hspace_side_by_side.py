@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks.side_by_side import timed_run
+from benchmarks.side_by_side import outcome, print_markdown, same_cell, timed_run
 
 GANETI_HSPACE = "/usr/lib/ganeti/3.0/usr/bin/hspace"
 
@@ -33,23 +33,17 @@ def main(argv: list[str] | None = None) -> int:
         args = [f"--simulate=p,{n},{a.node_spec}", "--disk-template=drbd", "--machine-readable"]
         o = timed_run([*a.ours.split(), *args], a.timeout)
         g = timed_run([a.ganeti, *args], a.timeout)
-        both = not (g.timed_out or o.timed_out)
-        same = both and g.returncode == 0 and g.stdout == o.stdout
+        both, same, ratio = outcome(g, o)
         ok &= same or not both
-        ratio = f"{g.wall / o.wall:.0f}x" if both else \
-            (f"> {g.wall / o.wall:.0f}x" if g.timed_out and not o.timed_out else "-")
         placed = next((line.split("=")[1] for line in o.stdout.splitlines()
                        if line.startswith("HTS_ALLOC_INSTANCES=")), "-")
         rows.append(f"| {n} | {placed} | {g.cell(f'{g.wall:.2f}')} | {o.cell(f'{o.wall:.2f}')} "
-                    f"| {ratio} | {g.rss()} | {o.rss()} | "
-                    f"{'yes' if same else ('-' if not both else 'NO')} |")
+                    f"| {ratio} | {g.rss()} | {o.rss()} | {same_cell(both, same)} |")
         print(f"{n} nodes: Ganeti {g.wall:.2f}s ours {o.wall:.2f}s", file=sys.stderr, flush=True)
-    print(f"hspace --simulate=p,N,{a.node_spec} --disk-template=drbd --machine-readable "
-          "(tiered and standard); speed-up = Ganeti / ours\n")
-    print("| nodes | standard allocations | Ganeti s | ours s | speed-up | Ganeti MiB | ours MiB "
-          "| same output |")
-    print("|---|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
+    print_markdown(f"hspace --simulate=p,N,{a.node_spec} --disk-template=drbd "
+                   "--machine-readable (tiered and standard); speed-up = Ganeti / ours",
+                   ["nodes", "standard allocations", "Ganeti s", "ours s", "speed-up",
+                    "Ganeti MiB", "ours MiB", "same output"], rows)
     return 0 if ok else 1
 
 

@@ -99,10 +99,19 @@ def timed_run(command: list[str], timeout: float) -> Run:
 
 
 def outcome(g: Run, o: Run) -> tuple[bool, bool, str]:
-    """(both finished, same exit code and stdout, speed-up Ganeti/ours as a cell)."""
+    """(both finished, same exit code and output, speed-up Ganeti/ours as a cell).
+
+    When only Ganeti ran past the time limit the speed-up is a lower bound.
+    """
     both = not (g.timed_out or o.timed_out)
-    same = both and (g.returncode, g.stdout) == (o.returncode, o.stdout)
-    return both, same, f"{g.wall / o.wall:.1f}x" if both else "-"
+    same = both and (g.returncode, g.stdout, g.stderr) == (o.returncode, o.stdout, o.stderr)
+    if both:
+        return both, same, f"{g.wall / o.wall:.1f}x"
+    return both, same, f"> {g.wall / o.wall:.0f}x" if g.timed_out and not o.timed_out else "-"
+
+
+def same_cell(both: bool, same: bool) -> str:
+    return "yes" if same else ("-" if not both else "NO")
 
 
 def print_markdown(title: str, header: list[str], rows: list[str]) -> None:

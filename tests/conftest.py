@@ -107,6 +107,16 @@ def fixture_cases(sets: Callable[[str], dict[str, list[str]]],
     return cases
 
 
+def instance_free_requests() -> list[Path]:
+    """Ganeti's hail-*.json requests without instances: read alike by every tool's -I.
+
+    (With instances, Ganeti's non-hail tools merge them into the nodes twice; ours don't.)
+    """
+    import json
+    paths = sorted(GANETI_FIXTURES.glob("hail-*.json")) if GANETI_FIXTURES.is_dir() else []
+    return [p for p in paths if not json.loads(p.read_text()).get("instances")]
+
+
 def compare_tool(argv: Sequence[str], cwd: Path) -> None:
     """Run a tool as Ganeti and as ours and fail on any difference."""
     theirs, ours = (run_tool(argv, ours=o, cwd=cwd) for o in (False, True))

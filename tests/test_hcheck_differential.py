@@ -24,6 +24,7 @@ import pytest
 from conftest import (
     GANETI_FIXTURES,
     compare_tool,
+    fixture_cases,
     instance_free_requests,
     requires_ganeti,
     requires_shared,
@@ -56,15 +57,11 @@ GANETI_CRASHES = {"hbal-split-insts"}
 
 
 def _fixture_cases() -> list:
-    cases = []
-    for path in sorted(GANETI_FIXTURES.glob("*.data")) if GANETI_FIXTURES.is_dir() else []:
-        for name, args in OPTION_SETS.items():
-            if path.stem in GANETI_CRASHES and "--no-capacity-checks" not in args:
-                continue
-            quick = path.stem in DEFAULT_FIXTURES and name in DEFAULT_SETS
-            cases.append(pytest.param(path, args, id=f"{path.stem}-{name}",
-                                      marks=() if quick else (pytest.mark.heavy,)))
-    return cases
+    crashes = {(stem, name) for stem in GANETI_CRASHES for name, args in OPTION_SETS.items()
+               if "--no-capacity-checks" not in args}
+    return fixture_cases(lambda stem: OPTION_SETS,
+                         lambda stem, name: stem in DEFAULT_FIXTURES and name in DEFAULT_SETS,
+                         crashes)
 
 
 def _compare(args: list[str], cwd: Path) -> None:
@@ -75,7 +72,6 @@ def _compare(args: list[str], cwd: Path) -> None:
 @pytest.mark.parametrize(("path", "args"), _fixture_cases())
 def test_ganeti_fixture(path: Path, args: list[str], tmp_path: Path) -> None:
     _compare(["-t", str(path), *args], tmp_path)
-
 
 
 @requires_shared

@@ -16,6 +16,7 @@ from conftest import (
     GANETI_FIXTURES,
     assert_same_output,
     compare_tool,
+    fixture_cases,
     instance_free_requests,
     requires_ganeti,
     requires_shared,
@@ -39,12 +40,7 @@ DEFAULT_SETS = {"all"}
 
 
 def _fixture_cases() -> list:
-    cases = []
-    for path in sorted(GANETI_FIXTURES.glob("*.data")) if GANETI_FIXTURES.is_dir() else []:
-        for name, args in OPTION_SETS.items():
-            marks = () if name in DEFAULT_SETS else (pytest.mark.heavy,)
-            cases.append(pytest.param(path, args, id=f"{path.stem}-{name}", marks=marks))
-    return cases
+    return fixture_cases(lambda stem: OPTION_SETS, lambda stem, name: name in DEFAULT_SETS)
 
 
 def _compare(args: list[str], cwd: Path) -> None:
@@ -55,7 +51,6 @@ def _compare(args: list[str], cwd: Path) -> None:
 @pytest.mark.parametrize(("path", "args"), _fixture_cases())
 def test_ganeti_fixture(path: Path, args: list[str], tmp_path: Path) -> None:
     _compare(["-t", str(path), *args], tmp_path)
-
 
 
 @requires_shared

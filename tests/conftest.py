@@ -123,13 +123,18 @@ def compare_tool(argv: Sequence[str], cwd: Path) -> None:
     assert_same_output(theirs, ours)
 
 
+requires_openssl = pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="openssl is needed to make a self-signed certificate")
+
+
 def make_self_signed(directory: Path) -> tuple[Path, Path]:
-    """A throw-away certificate and key for localhost (PEM files), made with openssl."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is needed to make a self-signed certificate")
+    """A throw-away certificate and key for 127.0.0.1/localhost (PEM files), made with openssl.
+
+    Tests that call it carry ``requires_openssl``.
+    """
     key, cert = directory / "key.pem", directory / "cert.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     return cert, key

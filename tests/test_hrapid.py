@@ -32,6 +32,7 @@ from conftest import (
     REPO,
     make_self_signed,
     requires_ganeti,
+    requires_openssl,
     requires_shared,
     run_tool,
 )
@@ -140,6 +141,7 @@ def test_ganeti_fixtures_read_alike(tmp_path: Path, name: str) -> None:
     assert served == run_tool(["hbal", "-t", str(fixture), "-C"], ours=False)
 
 
+@requires_openssl
 def test_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
     cert, key = make_self_signed(tmp_path)
     with daemon(tmp_path / "state", "--init-from", str(FIXTURE), "--tls-cert", str(cert),
@@ -466,6 +468,7 @@ def test_no_cluster_stored(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not (GANETI_RAPI.exists() and shutil.which(SYSTEM_PYTHON)),
                     reason="Debian's python3-ganeti-rapi is not installed")
+@requires_openssl
 def test_ganeti_rapi_client(tmp_path: Path) -> None:
     """Ganeti's client (HTTPS only) reads, migrates, replaces a secondary, waits for jobs."""
     script = """

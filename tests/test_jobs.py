@@ -175,12 +175,12 @@ def check_against_print_commands(path: Path) -> list[list[Job]]:
 
 
 @requires_shared
-@pytest.mark.parametrize("fixture", FIXTURES)
+@pytest.mark.parametrize("fixture", [
+    pytest.param(f, marks=pytest.mark.skipif(not (GANETI_FIXTURES / f).exists(),
+                                             reason=f"{GANETI_FIXTURES / f} missing"))
+    for f in FIXTURES])
 def test_fixture_jobsets_match_print_commands(fixture: str) -> None:
-    path = GANETI_FIXTURES / fixture
-    if not path.exists():
-        pytest.skip(f"{fixture} missing")
-    check_against_print_commands(path)
+    check_against_print_commands(GANETI_FIXTURES / fixture)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import make_self_signed
+from conftest import make_self_signed, requires_openssl
 from fake_rapi import LocalServer
 
 from htools import rapi_http
@@ -287,6 +287,7 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
 @needs_fixture
 @pytest.mark.skipif(shutil.which("openssl") is None,
                     reason="openssl is needed to make a self-signed certificate")
+@requires_openssl
 def test_https_self_signed_is_accepted_quietly(self_signed: ssl.SSLContext) -> None:
     with FakeRapi(ok_responses(fixture_bodies()), tls=self_signed) as server:
         with warnings.catch_warnings():

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import ssl
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import make_self_signed, requires_openssl
 from fake_rapi import FakeRapi
 
 from executor.rapi_client import RapiClient, RapiError, job_status
@@ -243,18 +243,13 @@ def test_malformed_answers(body: bytes, call: str, message: str) -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ssl.SSLContext]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a self-signed certificate")
-    tmp = tmp_path_factory.mktemp("tls")
-    key, cert = tmp / "key.pem", tmp / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    cert, key = make_self_signed(tmp_path_factory.mktemp("tls"))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     return cert, context
 
 
+SYSTEM_PYTHON = Path("/usr/bin/python3")
 GANETI_CLIENT_SCRIPT = """
 import json, sys
 from ganeti.rapi import client
@@ -268,14 +263,19 @@ print(json.dumps({"jobs": [jid, rep], "change": change, "ok": c.WaitForJobComple
 """
 
 
+def _has_ganeti_rapi() -> bool:
+    return SYSTEM_PYTHON.exists() and subprocess.run(
+        [str(SYSTEM_PYTHON), "-c", "import ganeti.rapi.client"], capture_output=True,
+        check=False).returncode == 0
+
+
+@requires_openssl
+@pytest.mark.skipif(not _has_ganeti_rapi(),
+                    reason="Ganeti's RAPI client (python3-ganeti-rapi) is not installed")
 def test_ganetis_own_client_agrees_with_the_fake(
         certificate: tuple[Path, ssl.SSLContext]) -> None:
     """The fake speaks Ganeti's wire format: Ganeti's RAPI client (Debian's) drives it."""
-    system = Path("/usr/bin/python3")
-    probe = subprocess.run([str(system), "-c", "import ganeti.rapi.client"],
-                           capture_output=True) if system.exists() else None
-    if probe is None or probe.returncode != 0:
-        pytest.skip("Ganeti's RAPI client (python3-ganeti-rapi) is not installed")
+    system = SYSTEM_PYTHON
     _, context = certificate
     with FakeRapi(tls=context, users={"admin": ("pw", True)}, run_time=0.2) as server:
         proc = subprocess.run([str(system), "-c", GANETI_CLIENT_SCRIPT, str(server.port)],
@@ -295,6 +295,7 @@ def test_ganetis_own_client_agrees_with_the_fake(
     assert server.requests[1].query["remote_node"] == ["node3"]
 
 
+@requires_openssl
 def test_tls_without_and_with_verification(certificate: tuple[Path, ssl.SSLContext]) -> None:
     cert, context = certificate
     with FakeRapi(resources={"/version": 2}, tls=context) as server:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from htools.fmt import fmt_fixed
 from solver import cluster as C
 from solver.jit import njit, parallel_range, threads_for
 from solver.metrics import (
@@ -125,7 +126,7 @@ class AllocSolution:
         """solutionDescription's line for this solution."""
         if self.nodes is None:
             return NO_SOLUTION + (self.reasons() if self.failures else "unknown reasons")
-        metric = fmt(self.score) if fmt else "%.8f" % self.score
+        metric = fmt(self.score) if fmt else fmt_fixed(self.score, 8)
         return "score: %s, successes %d, failures %d (%s) for node(s) %s" % (
             metric, self.allocs, len(self.failures), self.reasons(),
             "/".join(names[n] for n in self.nodes))

@@ -540,21 +540,25 @@ class Hail:
         return self.allocate_secondary(req)
 
 
-def with_new_instances(data: ClusterData, req: Request) -> tuple[ClusterData, int, dict[int, int]]:
+def with_new_instances(data: ClusterData, req: Request, request_tags: list[str] | None = None,
+                       ) -> tuple[ClusterData, int, dict[int, int]]:
     """The cluster plus the instances the request needs as unplaced entries.
 
     New instances (allocate, multi-allocate) come first; change-group adds an
     unplaced copy of each instance it moves, which group selection places
     tentatively (Ganeti scores a new copy while the original stays).
+    ``request_tags``: the request's cluster tags when ``data`` replaced its
+    cluster (hail -t); Ganeti read the new instances' exclusion and
+    desired-location tags with those before it dropped the request's data.
     Returns the data, the index of the first new instance and the copies.
     """
     extra: list[Instance] = []
     clones: dict[int, int] = {}
     first = len(data.instances)
     if isinstance(req, Allocate):
-        extra = [req.instance]
+        extra = [replace(req.instance, cluster_tags=request_tags)]
     elif isinstance(req, MultiAllocate):
-        extra = [e.instance for e in req.entries]
+        extra = [replace(e.instance, cluster_tags=request_tags) for e in req.entries]
     elif isinstance(req, ChangeGroup):
         for k in req.instances:
             if k not in clones:

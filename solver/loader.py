@@ -123,9 +123,12 @@ def load_cluster(data: ClusterData, opts: LoadOptions | None = None) -> ClusterS
                 util[k] = opts.util[name]
 
     # 2. exclusion and desired-location prefixes
-    excl_prefixes = [p + ":" for p in opts.exclusion_tags]
-    excl_prefixes += [v for v in (chomp_prefix(EXCL_PREFIX, t) for t in ctags) if v]
-    dsrd_prefixes = [v for v in (chomp_prefix(DESIRED_PREFIX, t) for t in ctags) if v]
+    def tag_prefixes(tags: list[str]) -> tuple[list[str], list[str]]:
+        excl = [p + ":" for p in opts.exclusion_tags]
+        excl += [v for v in (chomp_prefix(EXCL_PREFIX, t) for t in tags) if v]
+        return excl, [v for v in (chomp_prefix(DESIRED_PREFIX, t) for t in tags) if v]
+
+    own_prefixes = tag_prefixes(ctags)
 
     # 3. selection
     unknown: list[str] = []
@@ -164,6 +167,8 @@ def load_cluster(data: ClusterData, opts: LoadOptions | None = None) -> ClusterS
     excl_ids: list[int] = []
     inst_dsrd: list[list[str]] = []
     for k, ins in enumerate(insts):
+        excl_prefixes, dsrd_prefixes = own_prefixes if ins.cluster_tags is None \
+            else tag_prefixes(ins.cluster_tags)
         seen: set[str] = set()
         for t in ins.tags:
             if t in seen or not any(t.startswith(p) for p in excl_prefixes):

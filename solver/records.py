@@ -110,6 +110,10 @@ class Instance:
     forthcoming: bool = False
     nics: list[dict] = field(default_factory=list)
     util: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    # The cluster tags that say which of its tags are exclusion and
+    # desired-location tags; None means the loaded cluster's.  hail -t keeps a
+    # new instance's reading of the request's own cluster tags, as Ganeti does.
+    cluster_tags: list[str] | None = None
 
 
 @dataclass

@@ -78,8 +78,6 @@ def _check_indices(req, data) -> None:
             bad = [k for k in get(req) if k >= len(data.instances)]
             if bad:
                 die(f"the request's instance #{bad[0]} is not in the cluster data given")
-    if isinstance(req, Relocate) and any(n >= len(data.nodes) for n in req.relocate_from):
-        die("the request's nodes to relocate from are not in the cluster data given")
     if isinstance(req, ChangeGroup) and any(g >= len(data.groups) for g in req.target_groups):
         die("the request's target groups are not in the cluster data given")
 
@@ -114,10 +112,11 @@ def run(opts) -> None:
         data = load_data(opts)
         _check_indices(inp.request, data)
     from solver.iallocator import Hail, HailOptions, RequestFailed, with_new_instances
-    full, first, clones = with_new_instances(data, inp.request)
+    full, first, clones = with_new_instances(
+        data, inp.request, inp.data.cluster_tags if replaced else None)
     state = load_cluster(full, lo)
-    if not replaced:
-        print_warnings(state, opts.verbose, always=True)
+    # the request's warnings always show, the replacement's (like any -t load) from -v 1
+    print_warnings(state, opts.verbose, always=not replaced)
     _verbose_dump(inp, data, opts.verbose)
     print_nodes(state, opts.print_nodes, "Initial cluster")
     if opts.save_cluster:

@@ -10,13 +10,18 @@ the same group) in one model:
   memory above the N+1 reserve, free disk above the disk floor, the vCPU
   ratio, spindles, exclusion tags (one instance per tag per node), the
   instance policy of the node's group; a new drbd secondary must keep its
-  node able to take over the instances whose primary it backs
-  (conservatively: all new secondaries of a node counted against the largest
-  existing peer reserve);
+  node able to take over the instances of any one primary it backs (Ganeti's
+  peer reserve: for each primary p, what the node already holds for p plus
+  the new instances on the pair (p, node));
 * objective: first place as many instances as possible, then minimise the
   spread of free memory (the sum over nodes of the distance of each node's
   free-memory fraction to the cluster mean, a linear proxy for the std-dev
   terms of the score).
+
+The per-pair reserves are added lazily: a model needs one of them only where
+a solution breaks it, and a pair's reserve needs a variable per instance that
+could land on that pair, so the model starts with the largest existing
+reserve alone and gains the broken pairs' constraints round by round.
 
 The chosen placement is then replayed through the exact node operations
 (and, with capacity checks, the global N+1 check); if that fails or no
@@ -25,6 +30,7 @@ solution is found in time, the caller falls back to greedy.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,13 +118,30 @@ def solve(state: C.ClusterState, insts: list[tuple[int, Instance, int]],
         spread.append(dev)
     big = (len(spread) + 1) * 2 * SCALE
     m.Minimize(big * sum(1 - y for y in placed) + sum(spread))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit
-    solver.parameters.num_workers = 2
-    status = solver.Solve(m)
-    name = solver.StatusName(status)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return IlpResult([None] * len(insts), name, float("inf"), float("-inf"))
+    deadline = time.monotonic() + time_limit
+    reserved: set[tuple[int, int]] = set()
+    while True:
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(0.01, deadline - time.monotonic())
+        solver.parameters.num_workers = 2
+        status = solver.Solve(m)
+        name = solver.StatusName(status)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return IlpResult([None] * len(insts), name, float("inf"), float("-inf"))
+        out = _placements(solver, insts, placed, xp, xs)
+        broken = [pair for pair in _broken_reserves(state, insts, out, free)
+                  if pair not in reserved]
+        if not broken:
+            return IlpResult(out, name, solver.ObjectiveValue(), solver.BestObjectiveBound())
+        if time.monotonic() >= deadline:
+            return IlpResult([None] * len(insts), "UNKNOWN", float("inf"), float("-inf"))
+        for n, p in broken:
+            reserved.add((n, p))
+            _pair_reserve(m, state, n, p, insts, xp, xs, int(free[n]))
+
+
+def _placements(solver, insts, placed, xp, xs) -> list[tuple[int, ...] | None]:
+    """The nodes of each entry in the solver's current solution (None: not placed)."""
     out: list[tuple[int, ...] | None] = []
     for j, (_, _, count) in enumerate(insts):
         if not solver.Value(placed[j]):
@@ -130,7 +153,43 @@ def solve(state: C.ClusterState, insts: list[tuple[int, Instance, int]],
             out.append((p, s))
         else:
             out.append((p,))
-    return IlpResult(out, name, solver.ObjectiveValue(), solver.BestObjectiveBound())
+    return out
+
+
+def _broken_reserves(state: C.ClusterState, insts, out, free: np.ndarray,
+                     ) -> list[tuple[int, int]]:
+    """(secondary, primary) pairs whose peer reserve the placement ``out`` overruns."""
+    nd, ia = state.node, state.inst
+    new_peer: dict[tuple[int, int], int] = {}
+    new_pri: dict[int, int] = {}
+    for (k, _, _), nodes in zip(insts, out, strict=True):
+        if nodes is None:
+            continue
+        new_pri[nodes[0]] = new_pri.get(nodes[0], 0) + int(ia.mem[k])
+        if len(nodes) == 2:
+            pair = (nodes[1], nodes[0])
+            new_peer[pair] = new_peer.get(pair, 0) + int(ia.mem[k])
+    return [(n, p) for (n, p), mem in new_peer.items()
+            if nd[C.N1_FAIL, n] == 0.0
+            and new_pri.get(n, 0) + int(state.peers[n, p]) + mem > int(free[n]) - 1]
+
+
+def _pair_reserve(m, state: C.ClusterState, n: int, p: int, insts, xp, xs, free: int) -> None:
+    """Ganeti's addSec limit of node n for primary p.
+
+    n's new primaries, what n holds for p today and every new instance on the
+    pair (p, n) must fit in n's free memory; ``z`` is 1 when an instance is on
+    that pair (the solver keeps it at its lower bound, xp + xs - 1).
+    """
+    ia = state.inst
+    mem_p = sum(int(ia.mem[insts[j][0]]) * v for (j, node), v in xp.items() if node == n)
+    on_pair = []
+    for j in range(len(insts)):
+        if (j, p) in xp and (j, n) in xs:
+            z = m.NewBoolVar(f"z{j}_{p}_{n}")
+            m.Add(z >= xp[j, p] + xs[j, n] - 1)
+            on_pair.append(int(ia.mem[insts[j][0]]) * z)
+    m.Add(mem_p + int(state.peers[n, p]) + sum(on_pair) <= free - 1)
 
 
 
@@ -139,12 +198,9 @@ def _node_limits(m, state: C.ClusterState, n: int, insts, pri, sec, free: int) -
     nd, ia = state.node, state.inst
     local = [j for j, _ in pri if C.TEMPLATE_LOCAL[ia.template[insts[j][0]]]]
     mem_p = sum(int(ia.mem[insts[j][0]]) * v for j, v in pri)
-    # a new secondary reserves its memory for one primary; the worst case is
-    # that all of them back the same one, on top of today's largest reserve
-    mem_s = sum(int(ia.mem[insts[j][0]]) * v for j, v in sec)
-    rmem = int(nd[C.R_MEM, n])
+    # today's largest peer reserve stays; the new pairs' reserves come lazily
     if nd[C.N1_FAIL, n] == 0.0:
-        m.Add(mem_p + mem_s + rmem <= free - 1)
+        m.Add(mem_p + int(nd[C.R_MEM, n]) <= free - 1)
     else:
         m.Add(mem_p <= free - 1)
     dsk = sum(int(ia.dsk[insts[j][0]]) * v for j, v in pri if j in local) + \

@@ -34,6 +34,7 @@ INSTANCES = ["web|2048|10000|2|running|Y|n0|n1|drbd||1|-|N",
              "local|512|2000|1|running|Y|n2||plain||1|-|N",
              "cold|512|2000|1|ADMIN_down|Y|n2||plain||1|-|N",
              "shared|1024|3000|1|running|Y|n0||rbd||1|-|N"]
+CLUSTER_TEXT = "\n".join([GROUP, "", *NODES, "", *INSTANCES, "", ""]) + "\n"
 IP = {f"n{i}": f"192.0.2.{10 + i}" for i in range(4)}
 CTX = Context(address=IP.__getitem__)
 RUN = "/var/run/ganeti/kvm-hypervisor"
@@ -42,7 +43,7 @@ DRBD_NET = ["--protocol", "C", "--after-sb-0pri", "discard-zero-changes",
 
 
 def cluster():
-    return parse_text("\n".join([GROUP, "", *NODES, "", *INSTANCES, "", ""]) + "\n")
+    return parse_text(CLUSTER_TEXT)
 
 
 def commands(op: dict, data=None, script: Script | None = None) -> tuple[list, Layout]:

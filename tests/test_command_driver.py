@@ -119,8 +119,7 @@ def qmp(name: str, command: str, arguments: str | None = None) -> list[str]:
     return ["qmp", f"{RUN}/ctrl/{name}.qmp", command, *([arguments] if arguments else [])]
 
 
-WEB_N0 = kvm("web", 2048, 2, ["/dev/drbd0"])
-WEB_N1 = WEB_N0
+WEB_KVM = kvm("web", 2048, 2, ["/dev/drbd0"])
 POWERDOWN = qmp("web", "system_powerdown")
 
 
@@ -196,7 +195,7 @@ def test_failover_stops_swaps_drbd_roles_and_starts_on_the_target() -> None:
         *drbd_up("n0", 0, "web.disk0", 10000, wipe=False, peer="n1", port=11000),
         *drbd_up("n1", 0, "web.disk0", 10000, wipe=False, peer="n0", port=11000),
         ("n1", drbd("primary", 0)),
-        ("n1", WEB_N1)]
+        ("n1", WEB_KVM)]
 
 
 def test_failover_kills_a_guest_that_ignores_the_power_button() -> None:
@@ -346,13 +345,13 @@ def test_shutdown_without_timeout_kills_at_once() -> None:
 
 def test_reboot_hard_and_full() -> None:
     assert commands({"OP_ID": "OP_INSTANCE_REBOOT", "instance_name": "web",
-                     "reboot_type": "hard"})[0] == [("n0", POWERDOWN), ("n0", WEB_N0)]
+                     "reboot_type": "hard"})[0] == [("n0", POWERDOWN), ("n0", WEB_KVM)]
     assert commands({"OP_ID": "OP_INSTANCE_REBOOT", "instance_name": "web",
                      "reboot_type": "full"})[0] == [
         ("n0", POWERDOWN), ("n0", drbd("down", 0)), ("n1", drbd("down", 0)),
         *drbd_up("n0", 0, "web.disk0", 10000, wipe=False, peer="n1", port=11000),
         *drbd_up("n1", 0, "web.disk0", 10000, wipe=False, peer="n0", port=11000),
-        ("n0", drbd("primary", 0)), ("n0", WEB_N0)]
+        ("n0", drbd("primary", 0)), ("n0", WEB_KVM)]
 
 
 def test_reboot_of_a_stopped_instance_starts_it() -> None:
@@ -386,10 +385,13 @@ def test_drbd_to_plain_keeps_the_data_volume() -> None:
     assert "db" not in layout.slots
 
 
-def test_converting_a_running_instance_is_refused() -> None:
+def test_converting_a_running_instance_or_to_an_unknown_node_is_refused() -> None:
     with pytest.raises(OpError, match="must be down"):
         commands({"OP_ID": "OP_INSTANCE_SET_PARAMS", "instance_name": "local",
                   "disk_template": "drbd", "remote_node": "n1"})
+    with pytest.raises(OpError, match="Node 'n9' not known"):
+        commands({"OP_ID": "OP_INSTANCE_SET_PARAMS", "instance_name": "cold",
+                  "disk_template": "drbd", "remote_node": "n9"})
 
 
 def test_other_parameter_changes_need_no_commands() -> None:

@@ -53,7 +53,6 @@ class NodeExecutor:
         """Do ``op``'s node work on the cluster ``data`` (not changed); OpError if it fails."""
         run_opcode(copy.deepcopy(data), op, lambda _text: None)
         with self.lock:
-            self.layout.complete(data)
             steps, after = plan_opcode(data, self.layout, op, self.ctx)
             names = set(self.layout.slots) | set(after.slots)
             previous = self._swap({name: after.slots.get(name) for name in names

@@ -143,7 +143,11 @@ class _Plan:
         self.steps.append(step(action, node, *args, **kwargs))
 
     def exclusive(self, node: str) -> bool:
-        return next(n.excl_storage for n in self.data.nodes if n.name == node)
+        """Whether ``node`` has exclusive storage (volumes then take whole spindles)."""
+        for known in self.data.nodes:
+            if known.name == node:
+                return known.excl_storage
+        raise OpError("OpPrereqError", f"Node '{node}' not known", "noent")
 
     def plain(self, index: int) -> Volume:
         size, spindles = self.disks[index]

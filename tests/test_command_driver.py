@@ -18,6 +18,7 @@ import pytest
 
 from executor.daemon.queue import JobQueue
 from executor.daemon.store import Store
+from executor.nodes import plans
 from executor.nodes.apply import NodeExecutor
 from executor.nodes.commands import CommandDriver, KvmSettings
 from executor.nodes.plans import Context, Layout, plan_opcode
@@ -42,14 +43,21 @@ DRBD_NET = ["--protocol", "C", "--after-sb-0pri", "discard-zero-changes",
             "--after-sb-1pri", "consensus"]
 
 
+@pytest.fixture(autouse=True)
+def known_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every new DRBD disk gets the secret ``s3cret``, so command lines are predictable."""
+    monkeypatch.setattr(plans, "new_secret", lambda: "s3cret")
+
+
 def cluster():
     return parse_text(CLUSTER_TEXT)
 
 
-def commands(op: dict, data=None, script: Script | None = None) -> tuple[list, Layout]:
+def commands(op: dict, data=None, script: Script | None = None,
+             layout: Layout | None = None) -> tuple[list, Layout]:
     """What ``op`` runs on the test cluster, and the DRBD layout afterwards."""
     runner = RecordingRunner(script)
-    steps, layout = plan_opcode(data or cluster(), Layout(), op, CTX)
+    steps, layout = plan_opcode(data or cluster(), layout or Layout(), op, CTX)
     driver = CommandDriver(runner, KvmSettings(poll_interval=0))
     for step in steps:
         step.run(driver)
@@ -72,7 +80,8 @@ def ends(local: str, peer: str, port: int) -> list[str]:
 
 def connect(minor: int, local: str, peer: str, port: int, dual: bool = False) -> list[str]:
     return (["drbdsetup", "connect", f"resource{minor}", *ends(local, peer, port), *DRBD_NET]
-            + (["--allow-two-primaries"] if dual else []))
+            + (["--allow-two-primaries"] if dual else [])
+            + ["--cram-hmac-alg", "md5", "--shared-secret", "s3cret"])
 
 
 def disconnect(local: str, peer: str, port: int) -> list[str]:
@@ -224,7 +233,8 @@ def test_replace_new_secondary() -> None:
         ("n2", connect(0, "n2", "n0", 11000)),
         ("n0", drbd("wait-sync", 0)),
         ("n1", lvremove("web.disk0_data")), ("n1", lvremove("web.disk0_meta"))]
-    assert layout.dump()["web"] == [{"minors": {"n0": 0, "n2": 0}, "port": 11000}]
+    assert layout.dump()["web"] == [{"minors": {"n0": 0, "n2": 0}, "port": 11000,
+                                     "secret": "s3cret"}]
 
 
 def test_replace_secondary_of_a_stopped_instance_brings_its_disks_up_and_down() -> None:
@@ -243,7 +253,8 @@ def test_replace_secondary_of_a_stopped_instance_brings_its_disks_up_and_down() 
         ("n1", drbd("wait-sync", 1)),
         ("n0", lvremove("db.disk0_data")), ("n0", lvremove("db.disk0_meta")),
         ("n1", drbd("down", 1)), ("n2", drbd("down", 0))]
-    assert layout.dump()["db"] == [{"minors": {"n1": 1, "n2": 0}, "port": 11001}]
+    assert layout.dump()["db"] == [{"minors": {"n1": 1, "n2": 0}, "port": 11001,
+                                    "secret": "s3cret"}]
 
 
 @pytest.mark.parametrize("mode", ["replace_on_primary", "replace_auto"])
@@ -260,8 +271,9 @@ def test_create_drbd_with_two_disks() -> None:
         "pnode": "n2", "snode": "n1", "disks": [{"size": 1024}, {"size": 2048}],
         "beparams": {"maxmem": 512, "vcpus": 2}, "nics": [{"mac": "aa:00:00:00:00:01"}]})
     # n2 has no minors yet; n1 holds web's 0 and db's 1; ports after db's 11001.
-    assert layout.dump()["new"] == [{"minors": {"n2": 0, "n1": 2}, "port": 11002},
-                                    {"minors": {"n2": 1, "n1": 3}, "port": 11003}]
+    assert layout.dump()["new"] == [
+        {"minors": {"n2": 0, "n1": 2}, "port": 11002, "secret": "s3cret"},
+        {"minors": {"n2": 1, "n1": 3}, "port": 11003, "secret": "s3cret"}]
     assert calls == [
         ("n2", lvcreate("new.disk0_data", 1024)), ("n2", lvcreate("new.disk0_meta", 128)),
         *drbd_up("n2", 0, "new.disk0", 1024, wipe=True, peer="n1", port=11002),
@@ -372,7 +384,8 @@ def test_plain_to_drbd_keeps_the_data_volume() -> None:
         *drbd_up("n1", 2, "cold.disk0", 2000, wipe=True, peer="n2", port=11002),
         ("n2", drbd("primary", 0, "--force")), ("n2", drbd("wait-sync", 0)),
         ("n2", drbd("down", 0)), ("n1", drbd("down", 2))]
-    assert layout.dump()["cold"] == [{"minors": {"n2": 0, "n1": 2}, "port": 11002}]
+    assert layout.dump()["cold"] == [{"minors": {"n2": 0, "n1": 2}, "port": 11002,
+                                      "secret": "s3cret"}]
 
 
 def test_drbd_to_plain_keeps_the_data_volume() -> None:
@@ -476,6 +489,16 @@ def test_a_failing_command_fails_the_opcode_and_changes_nothing(tmp_path: Path) 
     assert (web.pnode, web.snode) == (0, 1)
     stored = queue.store.load_cluster()
     assert stored is not None and next(i for i in stored.instances if i.name == "web").pnode == 0
+
+
+def test_errors_hide_the_drbd_secret() -> None:
+    def script(node: str, argv: list[str]) -> object:
+        return Result(10, "", "Failure: (102) Local address(port) already in use.") \
+            if argv[1] == "connect" else None
+
+    with pytest.raises(NodeError) as err:
+        commands({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "web"}, script=script)
+    assert "s3cret" not in str(err.value) and "--shared-secret '<hidden>'" in str(err.value)
 
 
 def test_a_refused_opcode_runs_no_command(tmp_path: Path) -> None:

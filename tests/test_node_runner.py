@@ -25,6 +25,7 @@ from test_hrapid import daemon
 
 from executor.nodes.commands import CommandDriver, KvmSettings
 from executor.nodes.driver import Vm
+from executor.nodes.plans import Layout
 from executor.nodes.runner import LocalRunner, NodeError, RecordingRunner, SshRunner
 from executor.rapi_client import RapiClient
 
@@ -223,6 +224,7 @@ def test_hrapid_with_the_command_driver_records_a_migration(tmp_path: Path) -> N
         moved = rapi.instance("web")
     assert job["status"] == "success" and moved["pnode"] == "n1"
     recorded = [(c["node"], c["argv"]) for c in map(json.loads, log.read_text().splitlines())]
-    assert recorded == commands({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "web"})[0]
-    layout = json.loads((tmp_path / "state" / "drbd-layout.json").read_text())
-    assert layout["web"] == [{"minors": {"n0": 0, "n1": 0}, "port": 11000}]
+    layout = Layout.load(str(tmp_path / "state" / "drbd-layout.json"))
+    assert [(s.minors, s.port) for s in layout.slots["web"]] == [({"n0": 0, "n1": 0}, 11000)]
+    assert recorded == commands({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "web"},
+                                layout=layout)[0]

@@ -9,9 +9,10 @@ The command lines follow what Ganeti 3.0 runs for the same operation:
   vg/name``, ``lvrename vg old new``.
 - DRBD through ``drbdsetup`` with 8.4 syntax as ``DRBD84CmdGenerator`` builds
   it: one resource per device, named ``resource{minor}``, external ("flexible")
-  metadata on its own volume, ``connect`` with protocol C and Ganeti's
-  split-brain policies.  Like Ganeti, no ``drbdadm`` and no configuration
-  files: the devices are driven directly, so nothing on the nodes can go stale.
+  metadata on its own volume, ``connect`` with protocol C, Ganeti's
+  split-brain policies and HMAC peer authentication.  Like Ganeti, no
+  ``drbdadm`` and no configuration files: the devices are driven directly,
+  so nothing on the nodes can go stale.
 - KVM started daemonized with its pid file and monitor, serial and QMP
   sockets under Ganeti's run directory; migration and stopping go through QMP
   on the instance's socket (``migrate-set-parameters``, ``migrate``,
@@ -142,7 +143,8 @@ class CommandDriver:
             "drbdsetup", "connect", _resource(device.minor),
             _address(device.local.ip, device.port), _address(device.peer.ip, device.port),
             "--protocol", self.drbd.protocol, "--after-sb-0pri", "discard-zero-changes",
-            "--after-sb-1pri", "consensus", *(["--allow-two-primaries"] if dual_primary else [])])
+            "--after-sb-1pri", "consensus", *(["--allow-two-primaries"] if dual_primary else []),
+            "--cram-hmac-alg", "md5", "--shared-secret", device.secret])
 
     def drbd_disconnect(self, node: str, device: Drbd) -> None:
         self.runner.run(node, ["drbdsetup", "disconnect", _address(device.local.ip, device.port),

@@ -46,7 +46,8 @@ class Drbd:
     """One DRBD device as seen from ``local``: its backing volumes and the peer's end.
 
     ``port`` is the device's TCP port on both ends (Ganeti's cluster-wide port
-    pool); ``size`` is the device size in MiB.
+    pool); ``size`` is the device size in MiB; ``secret`` is the peers' shared
+    secret, with which they authenticate each other (as Ganeti's devices do).
     """
 
     local: DrbdEnd
@@ -55,6 +56,7 @@ class Drbd:
     data: Volume
     meta: Volume
     size: int
+    secret: str
 
     @property
     def minor(self) -> int:

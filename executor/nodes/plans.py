@@ -13,7 +13,8 @@ Naming scheme (deterministic, so an operator can find an instance's devices):
   of its nodes;
 - a DRBD disk has a minor on each of its nodes and one TCP port.  Minors are
   per node (the lowest one free on that node) and ports come from one pool
-  for the cluster starting at 11000 (Ganeti's).  Unlike names they cannot be
+  for the cluster starting at 11000 (Ganeti's); each disk also has a random
+  shared secret for the peers' authentication.  Unlike names they cannot be
   derived from the instance alone without clashes, so they are recorded in a
   :class:`Layout` that the daemon keeps next to its database; devices that
   exist before the layout knows them (a cluster loaded from a file) get
@@ -29,6 +30,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -53,10 +55,16 @@ class Context:
 
 @dataclass
 class Slot:
-    """Where one DRBD disk lives: its minor on each of its nodes and its port."""
+    """Where one DRBD disk lives: its minor on each of its nodes, its port, its secret."""
 
     minors: dict[str, int]
     port: int
+    secret: str
+
+
+def new_secret() -> str:
+    """A DRBD shared secret, as long as Ganeti's (20 random bytes in hex)."""
+    return secrets.token_hex(20)
 
 
 @dataclass
@@ -80,7 +88,7 @@ class Layout:
         self.slots[instance] = []
         for _ in range(count):
             self.slots[instance].append(Slot({node: self.minor(node) for node in nodes},
-                                             self.port()))
+                                             self.port(), new_secret()))
         return self.slots[instance]
 
     def complete(self, data: ClusterData) -> None:
@@ -91,7 +99,8 @@ class Layout:
                          [data.nodes[inst.pnode].name, data.nodes[inst.snode].name])
 
     def dump(self) -> dict:
-        return {name: [{"minors": s.minors, "port": s.port} for s in disks]
+        return {name: [{"minors": s.minors, "port": s.port, "secret": s.secret}
+                       for s in disks]
                 for name, disks in self.slots.items()}
 
     @classmethod
@@ -102,7 +111,8 @@ class Layout:
                 raw = json.load(src)
         except FileNotFoundError:
             return cls()
-        return cls({name: [Slot(dict(s["minors"]), int(s["port"])) for s in disks]
+        return cls({name: [Slot(dict(s["minors"]), int(s["port"]), str(s["secret"]))
+                           for s in disks]
                     for name, disks in raw.items()})
 
     def save(self, path: str) -> None:
@@ -167,7 +177,7 @@ class _Plan:
         return Drbd(DrbdEnd(node, slot.minors[node], self.ctx.address(node)),
                     DrbdEnd(peer, slot.minors[peer], self.ctx.address(peer)),
                     slot.port, self.data_volume(index), self.meta_volume(index),
-                    self.disks[index][0])
+                    self.disks[index][0], slot.secret)
 
     def vm(self, node: str) -> Vm:
         """The VM as it starts on ``node``: its block devices are that node's."""

@@ -23,6 +23,8 @@ from typing import IO, Any, Protocol
 
 from executor.nodes.qmp import QmpClient, QmpError
 
+HIDDEN = "<hidden>"
+
 
 @dataclass(frozen=True)
 class Result:
@@ -31,6 +33,12 @@ class Result:
     code: int
     stdout: str = ""
     stderr: str = ""
+
+
+def _redacted(argv: list[str]) -> list[str]:
+    """``argv`` without DRBD's shared secret: error messages end up in job results."""
+    return [HIDDEN if i and argv[i - 1] == "--shared-secret" else word
+            for i, word in enumerate(argv)]
 
 
 class NodeError(Exception):
@@ -43,8 +51,8 @@ class NodeError(Exception):
         self.stderr = stderr
         self.code = code
         status = "" if code is None else f" (exit code {code})"
-        super().__init__(f"Command '{shlex.join(self.argv)}' failed on node {node}{status}: "
-                         f"{stderr.strip()}")
+        super().__init__(f"Command '{shlex.join(_redacted(self.argv))}' failed on node "
+                         f"{node}{status}: {stderr.strip()}")
 
 
 def qmp_argv(socket_path: str, command: str, arguments: dict | None) -> list[str]:

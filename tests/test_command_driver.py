@@ -438,6 +438,34 @@ def test_layout_survives_a_restart(tmp_path: Path) -> None:
     assert Layout.load(str(tmp_path / "missing.json")) == Layout()
 
 
+def test_a_layout_that_disagrees_with_the_cluster_is_an_error() -> None:
+    layout = Layout()
+    layout.complete(cluster())
+    layout.slots["web"][0].minors = {"n0": 0, "n2": 0}
+    with pytest.raises(OpError, match="layout of web .* does not match its nodes n0 and n1"):
+        commands({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "web"}, layout=layout)
+
+
+def test_executor_keeps_numbers_only_of_opcodes_that_succeeded(tmp_path: Path) -> None:
+    path = str(tmp_path / "layout.json")
+    outcome: dict[str, object] = {}
+
+    def script(node: str, argv: list[str]) -> object:
+        return outcome.get(argv[0])
+
+    nodes = NodeExecutor(CommandDriver(RecordingRunner(script)), CTX, path)
+    replace = {"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": "web",
+               "mode": "replace_new_secondary", "remote_node": "n2"}
+    outcome["lvremove"] = Result(5, "", "Logical volume in use")
+    with pytest.raises(OpError, match="Logical volume in use"):
+        nodes(cluster(), replace, lambda _text: None)
+    assert nodes.layout.slots == nodes.committed.slots == {}
+    del outcome["lvremove"]
+    nodes(cluster(), replace, lambda _text: None)
+    assert nodes.layout == nodes.committed == Layout.load(path)
+    assert nodes.committed.slots["web"][0].minors == {"n0": 0, "n2": 0}
+
+
 # --- through the daemon's queue ----------------------------------------------------------
 
 def run_job(tmp_path: Path, op: dict, script: Script | None = None

@@ -18,52 +18,64 @@ import threading
 from collections.abc import Callable
 
 from executor.nodes.driver import NodeDriver
-from executor.nodes.plans import Context, Layout, plan_opcode
+from executor.nodes.plans import Context, Layout, Slot, plan_opcode
 from executor.nodes.runner import NodeError
 from executor.nodes.sim import Log, OpError, run_opcode
 from solver.records import ClusterData
 
+Change = dict[str, list[Slot] | None]
+
+
+def _apply(layout: Layout, change: Change) -> Change:
+    """Set the given instances' slots (None: none); what undoes it is returned."""
+    undo = {name: layout.slots.get(name) for name in change}
+    for name, slots in change.items():
+        if slots is None:
+            layout.slots.pop(name, None)
+        else:
+            layout.slots[name] = slots
+    return undo
+
 
 class NodeExecutor:
-    """Runs opcodes' node operations through ``driver``; ``layout_path`` keeps DRBD numbers."""
+    """Runs opcodes' node operations through ``driver``; ``layout_path`` keeps DRBD numbers.
+
+    Jobs on disjoint nodes run at once, but minors and ports come from shared
+    pools: a plan reserves its numbers in :attr:`layout` before its commands
+    run and gives them back if they fail.  Only the numbers of opcodes that
+    succeeded reach :attr:`committed` and the file, so after a crash the file
+    agrees with the stored cluster.
+    """
 
     def __init__(self, driver: NodeDriver, ctx: Context, layout_path: str | None = None) -> None:
         self.driver = driver
         self.ctx = ctx
         self.layout_path = layout_path
-        self.layout = Layout() if layout_path is None else Layout.load(layout_path)
-        # Jobs on disjoint nodes run at once, but minors and ports come from shared
-        # pools: a plan reserves its numbers at once and gives them back on failure.
-        self.lock = threading.RLock()
-
-    def _swap(self, slots: dict[str, list | None]) -> dict[str, list | None]:
-        """Set the given instances' slots (None: none), save; the previous ones are returned."""
-        with self.lock:
-            previous = {name: self.layout.slots.get(name) for name in slots}
-            for name, value in slots.items():
-                if value is None:
-                    self.layout.slots.pop(name, None)
-                else:
-                    self.layout.slots[name] = value
-            if self.layout_path is not None:
-                self.layout.save(self.layout_path)
-        return previous
+        self.committed = Layout() if layout_path is None else Layout.load(layout_path)
+        self.layout = copy.deepcopy(self.committed)
+        self.lock = threading.Lock()
 
     def __call__(self, data: ClusterData, op: dict, log: Log) -> None:
         """Do ``op``'s node work on the cluster ``data`` (not changed); OpError if it fails."""
         run_opcode(copy.deepcopy(data), op, lambda _text: None)
         with self.lock:
             steps, after = plan_opcode(data, self.layout, op, self.ctx)
-            names = set(self.layout.slots) | set(after.slots)
-            previous = self._swap({name: after.slots.get(name) for name in names
-                                   if after.slots.get(name) != self.layout.slots.get(name)})
+            change = {name: after.slots.get(name)
+                      for name in set(self.layout.slots) | set(after.slots)
+                      if after.slots.get(name) != self.layout.slots.get(name)}
+            undo = _apply(self.layout, change)
         for step in steps:
             log(f"{step.node}: {step.action}")
             try:
                 step.run(self.driver)
             except NodeError as err:
-                self._swap(previous)
+                with self.lock:
+                    _apply(self.layout, undo)
                 raise OpError("OpExecError", str(err)) from None
+        with self.lock:
+            _apply(self.committed, change)
+            if self.layout_path is not None:
+                self.committed.save(self.layout_path)
 
 
 def address_book(known: dict[str, str]) -> Callable[[str], str]:

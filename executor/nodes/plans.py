@@ -148,6 +148,12 @@ class _Plan:
         self.primary = data.nodes[inst.pnode].name
         self.secondary = data.nodes[inst.snode].name if inst.snode >= 0 else None
         self.steps: list[Step] = []
+        slots = layout.slots.get(inst.name) if inst.template == "drbd" else None
+        if slots is not None and (len(slots) != len(self.disks) or any(
+                set(slot.minors) != {self.primary, self.secondary} for slot in slots)):
+            raise OpError("OpExecError", f"The DRBD layout of {inst.name} "
+                          f"({[slot.minors for slot in slots]}) does not match its nodes "
+                          f"{self.primary} and {self.secondary}; correct drbd-layout.json")
 
     def add(self, action: str, node: str, *args: object, **kwargs: object) -> None:
         self.steps.append(step(action, node, *args, **kwargs))

@@ -179,6 +179,13 @@ def test_a_failed_migration_stops_before_the_source_quits() -> None:
     assert err.value.node == "n0"
 
 
+@pytest.mark.parametrize("how", [{"mode": "non-live"}, {"live": False}])
+def test_non_live_migration_pauses_the_guest_first(how: dict) -> None:
+    calls, _ = commands({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "web", **how})
+    assert [argv[2] for _, argv in calls if argv[0] == "qmp"] == [
+        "stop", "migrate-set-parameters", "migrate", "query-migrate", "quit"]
+
+
 def test_migrate_shared_storage_has_no_drbd_steps() -> None:
     calls, _ = commands({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "shared",
                          "target_node": "n2"})

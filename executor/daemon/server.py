@@ -225,7 +225,8 @@ class Daemon:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="hrapid", description="A Ganeti RAPI v2 daemon over a simulated cluster.")
+        prog="hrapid", description="A Ganeti RAPI v2 daemon over a simulated cluster "
+        "(or, with --driver commands, over real nodes).")
     parser.add_argument("--state", required=True, metavar="DIR",
                         help="directory of the daemon's database (created if missing)")
     parser.add_argument("--init-from", metavar="FILE",

@@ -171,8 +171,10 @@ class CommandDriver:
                 pass  # the guest ignored the request or took too long: kill it, as Ganeti does
         self.runner.qmp(node, socket_path, "quit")
 
-    def migrate_instance(self, node: str, vm: Vm, *, target: str) -> None:
+    def migrate_instance(self, node: str, vm: Vm, *, target: str, live: bool = True) -> None:
         socket_path = self.kvm.qmp_socket(vm.name)
+        if not live:
+            self.runner.qmp(node, socket_path, "stop")
         self.runner.qmp(node, socket_path, "migrate-set-parameters", {
             "max-bandwidth": self.kvm.migration_bandwidth * 1024 * 1024,
             "downtime-limit": self.kvm.migration_downtime})

@@ -127,11 +127,12 @@ class NodeDriver(Protocol):
         """Ask the guest to power off, kill it after ``timeout`` seconds (0: at once)."""
         ...
 
-    def migrate_instance(self, node: str, vm: Vm, *, target: str) -> None:
-        """Live-migrate the VM on ``node`` to address ``target``; return once it runs there.
+    def migrate_instance(self, node: str, vm: Vm, *, target: str, live: bool = True) -> None:
+        """Migrate the VM on ``node`` to address ``target``; return once it runs there.
 
         The VM on the target must already be waiting (``start_instance`` with
         ``incoming``); the source's QEMU is ended once the migration completes.
+        Without ``live`` the guest is paused for the copy.
         """
         ...
 

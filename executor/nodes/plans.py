@@ -251,6 +251,13 @@ def _timeout(op: dict, key: str) -> float:
     return SHUTDOWN_TIMEOUT if value is None else float(value)
 
 
+def _live(op: dict) -> bool:
+    """Ganeti's choice: ``live`` if given, else ``mode`` (its hypervisor default: live)."""
+    if op.get("live") is not None:
+        return bool(op["live"])
+    return op.get("mode") != "non-live"
+
+
 def _migrate(plan: _Plan, op: dict) -> None:
     """Ganeti's ``_ExecMigration``; a stopped instance is failed over instead, as there.
 
@@ -270,7 +277,7 @@ def _migrate(plan: _Plan, op: dict) -> None:
         plan.each_disk("drbd_primary", [target])
     address = plan.ctx.address(target)
     plan.add("start_instance", target, plan.vm(target), incoming=address)
-    plan.add("migrate_instance", source, plan.vm(source), target=address)
+    plan.add("migrate_instance", source, plan.vm(source), target=address, live=_live(op))
     if drbd:
         plan.each_disk("drbd_secondary", [source])
         plan.reconnect(dual_primary=False)

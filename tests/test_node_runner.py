@@ -21,7 +21,7 @@ from typing import IO
 
 import pytest
 from test_command_driver import CLUSTER_TEXT, IP, commands
-from test_hrapid import daemon
+from test_hrapid import daemon, hrapid
 
 from executor.nodes.commands import CommandDriver, KvmSettings
 from executor.nodes.driver import Vm
@@ -228,3 +228,13 @@ def test_hrapid_with_the_command_driver_records_a_migration(tmp_path: Path) -> N
     assert [(s.minors, s.port) for s in layout.slots["web"]] == [({"n0": 0, "n1": 0}, 11000)]
     assert recorded == commands({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "web"},
                                 layout=layout)[0]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--runner", "record"], "--runner record needs --record FILE"),
+    (["--node-address", "n0"], "--node-address wants NAME=ADDRESS, not 'n0'"),
+])
+def test_hrapid_refuses_incomplete_driver_options(tmp_path: Path, args: list[str],
+                                                  message: str) -> None:
+    done = hrapid("--state", str(tmp_path), "--driver", "commands", *args)
+    assert (done.returncode, done.stderr) == (1, f"hrapid: {message}\n")

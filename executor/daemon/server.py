@@ -144,7 +144,7 @@ def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
     return context
 
 
-def _node_work(opts: argparse.Namespace) -> NodeExecutor | None:
+def _node_executor(opts: argparse.Namespace) -> NodeExecutor | None:
     """The node driver the options ask for; None is the simulation (no commands)."""
     if opts.driver == "sim":
         return None
@@ -179,7 +179,7 @@ class Daemon:
             raise StartupError(f"--users is required to listen on {opts.bind} "
                                "(without it only loopback addresses are allowed)")
         tls = _tls_context(opts.tls_cert, opts.tls_key)
-        nodes = _node_work(opts)
+        nodes = _node_executor(opts)
         if tls is None and not _is_loopback(opts.bind):
             raise StartupError(f"plain HTTP is only allowed on loopback; give --tls-cert "
                                f"and --tls-key to listen on {opts.bind}")

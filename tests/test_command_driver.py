@@ -305,13 +305,36 @@ def test_create_stopped_drbd_takes_its_disks_down_again() -> None:
                           ("n2", drbd("down", 0)), ("n1", drbd("down", 2))]
 
 
-def test_create_plain_with_exclusive_storage_stripes_over_its_spindles() -> None:
+PVS = ["pvs", "--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|",
+       "-opv_name,vg_name,pv_free,pv_attr,pv_size"]
+PVS_OUTPUT = ("  /dev/sdb|xenvg|1000.00|a--|1000.00\n  /dev/sdc|xenvg|0|a--|1000.00\n"
+              "  /dev/sdd|xenvg|1000.00|a--|1000.00\n  /dev/sde|othervg|1000.00|a--|1000.00\n"
+              "  /dev/sdf|xenvg|1000.00|---|1000.00\n")
+
+
+def exclusive_create(spindles: int) -> list:
     data = cluster()
     data.nodes[2].excl_storage = True
-    calls, _ = commands({"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "new",
-                         "disk_template": "plain", "pnode": "n2",
-                         "disks": [{"size": 1024, "spindles": 2}], "start": False}, data)
-    assert calls == [("n2", lvcreate("new.disk0", 1024, stripes=2))]
+    return commands({"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "new",
+                     "disk_template": "plain", "pnode": "n2", "start": False,
+                     "disks": [{"size": 1024, "spindles": spindles}]}, data,
+                    lambda node, argv: Result(0, PVS_OUTPUT) if argv[0] == "pvs" else None)[0]
+
+
+def test_create_with_exclusive_storage_takes_one_empty_pv_per_spindle() -> None:
+    assert exclusive_create(2) == [
+        ("n2", PVS), ("n2", ["lvcreate", "-Wn", "-L1024m", "-nnew.disk0", "-i2", "xenvg",
+                             "/dev/sdb", "/dev/sdd"])]
+
+
+@pytest.mark.parametrize(("spindles", "message"), [
+    (1, r"Requested number of spindles \(1\) is not enough for a disk of 1024 MB "
+        r"\(at least 2 spindles needed\)"),
+    (3, r"Not enough empty PVs \(spindles\) to create a disk of 1024 MB: "
+        r"2 available, 3 needed")])
+def test_exclusive_storage_checks_spindles_as_ganeti(spindles: int, message: str) -> None:
+    with pytest.raises(NodeError, match=message):
+        exclusive_create(spindles)
 
 
 def test_create_with_an_iallocator_is_refused() -> None:

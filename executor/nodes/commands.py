@@ -3,10 +3,11 @@
 The command lines follow what Ganeti 3.0 runs for the same operation:
 
 - LVM as its ``LogicalVolume``: ``lvcreate -Wn -L{size}m -n{name} -i{stripes} {vg}``
-  (``-Wn`` so a stale filesystem signature cannot stop an unattended run;
-  one stripe, or one per spindle with exclusive storage, where Ganeti also
-  lists the empty PVs it chose: we leave that choice to LVM), ``lvremove -f
-  vg/name``, ``lvrename vg old new``.
+  (``-Wn`` so a stale filesystem signature cannot stop an unattended run),
+  one stripe, or with exclusive storage one per spindle over as many empty
+  PVs, which ``pvs`` lists first (without exclusive storage LVM picks the
+  PVs, where Ganeti names all of them); ``lvremove -f vg/name``,
+  ``lvrename vg old new``.
 - DRBD through ``drbdsetup`` with 8.4 syntax as ``DRBD84CmdGenerator`` builds
   it: one resource per device, named ``resource{minor}``, external ("flexible")
   metadata on its own volume, ``connect`` with protocol C, Ganeti's
@@ -22,11 +23,17 @@ The command lines follow what Ganeti 3.0 runs for the same operation:
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 from executor.nodes.driver import Drbd, Vm, Volume
 from executor.nodes.runner import NodeError, Runner, qmp_argv
+
+PVS = ["pvs", "--noheadings", "--nosuffix", "--units=m", "--unbuffered", "--separator=|",
+       "-opv_name,vg_name,pv_free,pv_attr,pv_size"]
+# A PV's room for LVs with exclusive storage: its size less Ganeti's partition margins
+PV_MARGIN = 1 + 0.01 + 0.02
 
 # QEMU's query-migrate statuses while a migration is still going on
 MIGRATION_ACTIVE = ("setup", "active", "postcopy-active", "pre-switchover", "device",
@@ -100,9 +107,44 @@ class CommandDriver:
     # --- logical volumes ----------------------------------------------------------------
 
     def create_volume(self, node: str, volume: Volume, exclusive: bool) -> None:
-        stripes = (volume.spindles or 1) if exclusive else 1
-        self.runner.run(node, ["lvcreate", "-Wn", f"-L{volume.size}m", f"-n{volume.name}",
-                               f"-i{stripes}", volume.vg])
+        argv = ["lvcreate", "-Wn", f"-L{volume.size}m", f"-n{volume.name}"]
+        if not exclusive:
+            self.runner.run(node, [*argv, "-i1", volume.vg])
+            return
+        pvs = self._empty_pvs(node, volume, argv)
+        self.runner.run(node, [*argv, f"-i{len(pvs)}", volume.vg, *pvs])
+
+    def _empty_pvs(self, node: str, volume: Volume, argv: list[str]) -> list[str]:
+        """The empty PVs an LV takes with exclusive storage: one per spindle, as Ganeti checks.
+
+        Exclusive storage exists so that an instance's disk never shares a
+        physical disk with another instance's; hence whole, empty PVs.
+        """
+        sizes: list[float] = []
+        empty: list[tuple[float, str]] = []
+        for line in self.runner.run(node, PVS).stdout.splitlines():
+            fields = line.strip().split("|")
+            if len(fields) != 5:
+                raise NodeError(node, PVS, f"Can't parse pvs output: line {line!r}")
+            name, vg, free, attr, size = fields
+            if vg == volume.vg and attr.startswith("a"):
+                sizes.append(float(size))
+                if float(free) >= float(size):
+                    empty.append((-float(free), name))
+        if volume.spindles is None:
+            raise NodeError(node, argv, "Unspecified number of spindles: this is required "
+                            "when exclusive storage is enabled")
+        if not sizes:
+            raise NodeError(node, PVS, f"No (empty) PVs found in volume group {volume.vg}")
+        needed = math.ceil(volume.size / (min(sizes) // PV_MARGIN))
+        if volume.spindles < needed:
+            raise NodeError(node, argv, f"Requested number of spindles ({volume.spindles}) is "
+                            f"not enough for a disk of {volume.size} MB (at least {needed} "
+                            "spindles needed)")
+        if len(empty) < volume.spindles:
+            raise NodeError(node, argv, f"Not enough empty PVs (spindles) to create a disk of "
+                            f"{volume.size} MB: {len(empty)} available, {volume.spindles} needed")
+        return [name for _, name in sorted(empty)[:volume.spindles]]
 
     def remove_volume(self, node: str, volume: Volume) -> None:
         self.runner.run(node, ["lvremove", "-f", f"{volume.vg}/{volume.name}"])

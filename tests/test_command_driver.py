@@ -453,11 +453,22 @@ def test_node_migrate_migrates_its_drbd_instances() -> None:
         commands({"OP_ID": "OP_NODE_MIGRATE", "node_name": "n0"})
 
 
+def test_node_evacuate_replaces_the_secondaries_on_the_node() -> None:
+    calls, layout = commands({"OP_ID": "OP_NODE_EVACUATE", "node_name": "n0",
+                              "mode": "secondary-only", "remote_node": "n2"})
+    assert calls == commands({"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": "db",
+                              "mode": "replace_new_secondary", "remote_node": "n2"})[0]
+    assert layout.slots["db"][0].minors == {"n1": 1, "n2": 0}
+    with pytest.raises(OpError, match="evacuates only secondaries to a given node"):
+        commands({"OP_ID": "OP_NODE_EVACUATE", "node_name": "n0", "mode": "all",
+                  "iallocator": "hail"})
+
+
 def test_configuration_only_opcodes_run_nothing_and_unknown_ones_are_refused() -> None:
     assert commands({"OP_ID": "OP_TAGS_SET", "kind": "instance", "name": "web",
                      "tags": ["a"]})[0] == []
     with pytest.raises(OpError, match="not supported by the command driver"):
-        commands({"OP_ID": "OP_NODE_EVACUATE", "node_name": "n0"})
+        commands({"OP_ID": "OP_GROUP_EVACUATE", "group_name": "g"})
 
 
 def test_layout_survives_a_restart(tmp_path: Path) -> None:

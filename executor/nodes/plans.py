@@ -499,6 +499,43 @@ PLANS: dict[str, Callable[[_Plan, dict], None]] = {
 }
 
 
+def _node_migrate(data: ClusterData, op: dict) -> list[tuple[Instance, dict]]:
+    """Every instance whose primary is the node migrates to its DRBD secondary, in order.
+
+    Instances on shared storage would need an allocator to pick targets,
+    which the command driver does not have, so they are refused.
+    """
+    chosen = [inst for inst in data.instances if data.nodes[inst.pnode].name == op.get("node_name")]
+    for inst in chosen:
+        if inst.template != "drbd":
+            raise _prereq(f"The command driver can only migrate DRBD instances off a "
+                          f"node; {inst.name} is {inst.template}")
+    return [(inst, op) for inst in chosen]
+
+
+def _node_evacuate(data: ClusterData, op: dict) -> list[tuple[Instance, dict]]:
+    """Every DRBD instance with the node as secondary gets ``remote_node`` instead.
+
+    Ganeti allows a given node only for this mode (``secondary-only``); the
+    other modes need an allocator's choices, which the command driver lacks.
+    """
+    remote = op.get("remote_node")
+    if op.get("mode") != "secondary-only" or not isinstance(remote, str):
+        raise _prereq("The command driver evacuates only secondaries to a given node "
+                      "(mode secondary-only with remote_node)")
+    replace = {"mode": "replace_new_secondary", "remote_node": remote}
+    return [(inst, replace) for inst in data.instances
+            if inst.snode >= 0 and data.nodes[inst.snode].name == op.get("node_name")]
+
+
+# Node opcodes: the instance opcode plans they consist of, one instance after another
+NODE_PLANS: dict[str, tuple[Callable[[_Plan, dict], None],
+                            Callable[[ClusterData, dict], list[tuple[Instance, dict]]]]] = {
+    "OP_NODE_MIGRATE": (_migrate, _node_migrate),
+    "OP_NODE_EVACUATE": (_replace_disks, _node_evacuate),
+}
+
+
 def plan_opcode(data: ClusterData, layout: Layout, op: dict,
                 ctx: Context) -> tuple[list[Step], Layout]:
     """The steps ``op`` needs on the nodes of ``data`` and the DRBD layout after them.
@@ -513,36 +550,19 @@ def plan_opcode(data: ClusterData, layout: Layout, op: dict,
         return [], layout
     layout = copy.deepcopy(layout)
     layout.complete(data)
-    if op_id == "OP_NODE_MIGRATE":
-        return _node_migrate(data, layout, op, ctx), layout
-    planner = PLANS.get(op_id)
-    if planner is None:
-        raise _prereq(f"Opcode {op_id} is not supported by the command driver")
-    if op_id == "OP_INSTANCE_CREATE":
-        inst = _new_instance(data, op)
+    if op_id in NODE_PLANS:
+        planner, instances = NODE_PLANS[op_id]
+        work = [(copy.deepcopy(inst), inst_op) for inst, inst_op in instances(data, op)]
+    elif op_id in PLANS:
+        planner = PLANS[op_id]
+        inst = (_new_instance(data, op) if op_id == "OP_INSTANCE_CREATE"
+                else copy.deepcopy(_instance(data, op.get("instance_name"))))
+        work = [(inst, op)]
     else:
-        inst = copy.deepcopy(_instance(data, op.get("instance_name")))
-    plan = _Plan(data, layout, ctx, inst)
-    planner(plan, op)
-    return plan.steps, layout
-
-
-def _node_migrate(data: ClusterData, layout: Layout, op: dict, ctx: Context) -> list[Step]:
-    """Every DRBD instance whose primary is the node migrates to its secondary, in order.
-
-    Instances on shared storage would need an allocator to pick targets,
-    which the command driver does not have, so they are refused.
-    """
-    node = op.get("node_name")
+        raise _prereq(f"Opcode {op_id} is not supported by the command driver")
     steps: list[Step] = []
-    for inst in data.instances:
-        if data.nodes[inst.pnode].name != node:
-            continue
-        if inst.template != "drbd":
-            raise _prereq(f"The command driver can only migrate DRBD instances off a "
-                          f"node; {inst.name} is {inst.template}")
+    for inst, inst_op in work:
         plan = _Plan(data, layout, ctx, inst)
-        _migrate(plan, op)
+        planner(plan, inst_op)
         steps += plan.steps
-    return steps
-
+    return steps, layout

@@ -312,13 +312,13 @@ PVS_OUTPUT = ("  /dev/sdb|xenvg|1000.00|a--|1000.00\n  /dev/sdc|xenvg|0|a--|1000
               "  /dev/sdf|xenvg|1000.00|---|1000.00\n")
 
 
-def exclusive_create(spindles: int) -> list:
+def exclusive_create(spindles: int, pvs_output: str = PVS_OUTPUT) -> list:
     data = cluster()
     data.nodes[2].excl_storage = True
     return commands({"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "new",
                      "disk_template": "plain", "pnode": "n2", "start": False,
                      "disks": [{"size": 1024, "spindles": spindles}]}, data,
-                    lambda node, argv: Result(0, PVS_OUTPUT) if argv[0] == "pvs" else None)[0]
+                    lambda node, argv: Result(0, pvs_output) if argv[0] == "pvs" else None)[0]
 
 
 def test_create_with_exclusive_storage_takes_one_empty_pv_per_spindle() -> None:
@@ -335,6 +335,11 @@ def test_create_with_exclusive_storage_takes_one_empty_pv_per_spindle() -> None:
 def test_exclusive_storage_checks_spindles_as_ganeti(spindles: int, message: str) -> None:
     with pytest.raises(NodeError, match=message):
         exclusive_create(spindles)
+
+
+def test_unreadable_pvs_output_is_the_nodes_error() -> None:
+    with pytest.raises(NodeError, match="Can't parse pvs output: line 'garbage'"):
+        exclusive_create(1, "garbage\n")
 
 
 def test_create_with_an_iallocator_is_refused() -> None:

@@ -123,20 +123,21 @@ class CommandDriver:
         sizes: list[float] = []
         empty: list[tuple[float, str]] = []
         for line in self.runner.run(node, PVS).stdout.splitlines():
-            fields = line.strip().split("|")
-            if len(fields) != 5:
-                raise NodeError(node, PVS, f"Can't parse pvs output: line {line!r}")
-            name, vg, free, attr, size = fields
+            try:
+                name, vg, free_text, attr, size_text = line.strip().split("|")
+                free, size = float(free_text), float(size_text)
+            except ValueError:
+                raise NodeError(node, PVS, f"Can't parse pvs output: line {line!r}") from None
             if vg == volume.vg and attr.startswith("a"):
-                sizes.append(float(size))
-                if float(free) >= float(size):
-                    empty.append((-float(free), name))
+                sizes.append(size)
+                if free >= size:
+                    empty.append((-free, name))
         if volume.spindles is None:
             raise NodeError(node, argv, "Unspecified number of spindles: this is required "
                             "when exclusive storage is enabled")
         if not sizes:
             raise NodeError(node, PVS, f"No (empty) PVs found in volume group {volume.vg}")
-        needed = math.ceil(volume.size / (min(sizes) // PV_MARGIN))
+        needed = math.ceil(volume.size / max(1.0, min(sizes) // PV_MARGIN))
         if volume.spindles < needed:
             raise NodeError(node, argv, f"Requested number of spindles ({volume.spindles}) is "
                             f"not enough for a disk of {volume.size} MB (at least {needed} "

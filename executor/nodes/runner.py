@@ -119,6 +119,7 @@ class LocalRunner:
         argv = qmp_argv(socket_path, command, arguments)
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
             sock.connect(socket_path)
         except OSError as err:
             raise NodeError(node, argv, f"cannot connect to {socket_path}: {err}") from None

@@ -101,10 +101,16 @@ def _session(node: str, argv: list[str], reader: IO[bytes], writer: IO[bytes], c
 
 
 class LocalRunner:
-    """Runs everything on this host, whatever the node name (a single-node lab)."""
+    """Runs everything on this host, whatever the node name (a single-node lab).
 
-    def __init__(self, timeout: float | None = None) -> None:
+    Commands get ``timeout`` seconds (None: no limit, as resyncs can take
+    hours); a monitor gets ``qmp_timeout`` seconds to answer each message, so
+    a hung QEMU fails the opcode instead of holding its job forever.
+    """
+
+    def __init__(self, timeout: float | None = None, qmp_timeout: float = 60.0) -> None:
         self.timeout = timeout
+        self.qmp_timeout = qmp_timeout
 
     def run(self, node: str, argv: Sequence[str], input: str | None = None) -> Result:
         try:
@@ -119,7 +125,7 @@ class LocalRunner:
         argv = qmp_argv(socket_path, command, arguments)
         try:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self.timeout)
+            sock.settimeout(self.qmp_timeout)
             sock.connect(socket_path)
         except OSError as err:
             raise NodeError(node, argv, f"cannot connect to {socket_path}: {err}") from None

@@ -192,6 +192,16 @@ def test_qmp_errors_and_missing_sockets_name_the_node(run_dir: Path) -> None:
     assert err.value.node == "n0" and err.value.argv == ["qmp", path, "no-such-command"]
 
 
+def test_a_silent_monitor_times_out(run_dir: Path) -> None:
+    path = str(run_dir / "ctrl" / "web.qmp")
+    with socket.socket(socket.AF_UNIX) as silent:
+        silent.bind(path)
+        silent.listen()
+        with pytest.raises(NodeError, match="timed out") as err:
+            LocalRunner(qmp_timeout=0.2).qmp("n0", path, "query-status")
+    assert err.value.node == "n0"
+
+
 def test_qmp_over_ssh_through_socat(run_dir: Path) -> None:
     qemu = FakeQemu(str(run_dir / "ctrl" / "web.qmp"), ["completed"])
     answer = fake_ssh().qmp("n0", str(run_dir / "ctrl" / "web.qmp"), "query-migrate")

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from executor.daemon.store import Job, Store, Timestamp
-from executor.nodes.sim import OpError, lock_names, run_opcode
+from executor.nodes.sim import Log, OpError, lock_names, run_opcode
 from solver.records import ClusterData
 
 FINAL = ("success", "error", "canceled")
@@ -41,14 +41,25 @@ def summary(op: dict) -> str:
     return f"{name}({target})" if target is not None else name
 
 
+NodeWork = Callable[[ClusterData, dict, Log], None]
+
+
 class JobQueue:
-    """The cluster and its jobs; ``op_delay`` seconds are spent per opcode (for tests)."""
+    """The cluster and its jobs; ``op_delay`` seconds are spent per opcode (for tests).
+
+    ``nodes`` does an opcode's work on real nodes (``executor.nodes.apply``)
+    before its effect is stored; None (the simulation) issues no commands.
+    It runs without the queue's lock, since commands take seconds to minutes
+    and readers must not wait for them; the job's instance and node locks
+    keep other jobs off what it touches.
+    """
 
     def __init__(self, store: Store, cluster: ClusterData, *, workers: int = 4,
-                 op_delay: float = 0.0) -> None:
+                 op_delay: float = 0.0, nodes: NodeWork | None = None) -> None:
         self.store = store
         self.cluster = cluster
         self.op_delay = op_delay
+        self.nodes = nodes
         # One condition for everything: job changes, lock releases, new jobs.
         self.changed = threading.Condition()
         self.jobs: dict[int, Job] = {job.id: job for job in store.jobs()}
@@ -135,8 +146,10 @@ class JobQueue:
         self.changed.notify_all()
 
     def _log(self, job: Job, index: int, message: str) -> None:
-        job.log_serial += 1
-        job.oplog[index].append([job.log_serial, now(), "message", message])
+        """Add to the job's log; node work logs without holding the lock, so take it."""
+        with self.changed:
+            job.log_serial += 1
+            job.oplog[index].append([job.log_serial, now(), "message", message])
 
     def _recover(self) -> None:
         for job in self.jobs.values():
@@ -218,6 +231,19 @@ class JobQueue:
                     self.held -= held
                     self.changed.notify_all()
 
+    def _node_work(self, job: Job, index: int, op: dict) -> bool:
+        """Run the opcode's node operations; on failure fail the job and say so."""
+        if self.nodes is None:
+            return True
+        try:
+            self.nodes(self.cluster, op, lambda text: self._log(job, index, text))
+        except OpError as err:
+            with self.changed:
+                self._fail_rest(job, err)
+                self._save(job)
+            return False
+        return True
+
     def _run(self, job: Job) -> None:
         for index, op in enumerate(job.ops):
             with self.changed:
@@ -226,6 +252,8 @@ class JobQueue:
                 self._save(job)
             if self.op_delay:
                 time.sleep(self.op_delay)
+            if not self._node_work(job, index, op):
+                return
             with self.changed:
                 changed = copy.deepcopy(self.cluster)
                 try:

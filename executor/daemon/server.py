@@ -20,6 +20,8 @@ import html
 import ipaddress
 import json
 import logging
+import os
+import shlex
 import signal
 import ssl
 import sys
@@ -33,6 +35,10 @@ from executor.daemon.auth import REALM, User, UsersFileError, decide, load_users
 from executor.daemon.queue import JobQueue
 from executor.daemon.resources import HttpError, Request, Resources, Settings
 from executor.daemon.store import Store, StoreError
+from executor.nodes.apply import NodeExecutor, address_book
+from executor.nodes.commands import CommandDriver
+from executor.nodes.plans import Context
+from executor.nodes.runner import LocalRunner, RecordingRunner, Runner, SshRunner
 from htools.backends.text import load_text
 from htools.errors import DataError
 
@@ -138,6 +144,33 @@ def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
     return context
 
 
+def _node_executor(opts: argparse.Namespace) -> NodeExecutor | None:
+    """The node driver the options ask for; None is the simulation (no commands)."""
+    if opts.driver == "sim":
+        return None
+    known: dict[str, str] = {}
+    for pair in opts.node_address:
+        name, sep, address = pair.partition("=")
+        if not sep or not name or not address:
+            raise StartupError(f"--node-address wants NAME=ADDRESS, not {pair!r}")
+        known[name] = address
+    runner: Runner
+    if opts.runner == "local":
+        runner = LocalRunner()
+    elif opts.runner == "ssh":
+        runner = SshRunner(shlex.split(opts.ssh), opts.ssh_user)
+    elif opts.record is None:
+        raise StartupError("--runner record needs --record FILE")
+    else:
+        runner = RecordingRunner(log=opts.record)
+    layout = os.path.join(opts.state, "drbd-layout.json")
+    try:
+        return NodeExecutor(CommandDriver(runner),
+                            Context(vg=opts.vg, address=address_book(known)), layout)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise StartupError(f"cannot read the DRBD layout {layout}: {err}") from None
+
+
 class Daemon:
     """The store, the queue and the HTTP server of one ``hrapid``."""
 
@@ -146,6 +179,7 @@ class Daemon:
             raise StartupError(f"--users is required to listen on {opts.bind} "
                                "(without it only loopback addresses are allowed)")
         tls = _tls_context(opts.tls_cert, opts.tls_key)
+        nodes = _node_executor(opts)
         if tls is None and not _is_loopback(opts.bind):
             raise StartupError(f"plain HTTP is only allowed on loopback; give --tls-cert "
                                f"and --tls-key to listen on {opts.bind}")
@@ -162,7 +196,7 @@ class Daemon:
             raise StartupError(f"no cluster stored in {opts.state}; start once with "
                                "--init-from FILE")
         self.queue = JobQueue(self.store, cluster, workers=opts.workers,
-                              op_delay=opts.op_delay)
+                              op_delay=opts.op_delay, nodes=nodes)
         settings = Settings(cluster_name=opts.cluster_name, hypervisor=opts.hypervisor)
         handler = make_handler(Resources(self.queue, settings), users)
         try:
@@ -191,7 +225,8 @@ class Daemon:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="hrapid", description="A Ganeti RAPI v2 daemon over a simulated cluster.")
+        prog="hrapid", description="A Ganeti RAPI v2 daemon over a simulated cluster "
+        "(or, with --driver commands, over real nodes).")
     parser.add_argument("--state", required=True, metavar="DIR",
                         help="directory of the daemon's database (created if missing)")
     parser.add_argument("--init-from", metavar="FILE",
@@ -208,6 +243,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cluster-name", default="hrapid", help="name in /2/info")
     parser.add_argument("--hypervisor", default="xen-pvm",
                         help="the cluster's hypervisor in /2/info (text files carry none)")
+    nodes = parser.add_argument_group("node driver")
+    nodes.add_argument("--driver", choices=("sim", "commands"), default="sim",
+                       help="sim: opcodes only change the stored cluster; commands: they also "
+                       "run LVM, DRBD and KVM commands on the nodes")
+    nodes.add_argument("--runner", choices=("local", "ssh", "record"), default="ssh",
+                       help="how --driver commands reaches the nodes: this host, SSH, or "
+                       "nowhere (record the commands in --record FILE)")
+    nodes.add_argument("--record", metavar="FILE",
+                       help="JSON-lines file the record runner appends each command to")
+    nodes.add_argument("--ssh", default="ssh -oBatchMode=yes",
+                       help="the SSH command (split like a shell would)")
+    nodes.add_argument("--ssh-user", default="root", help="the user commands run as")
+    nodes.add_argument("--vg", default="xenvg", help="the volume group of instance disks")
+    nodes.add_argument("--node-address", action="append", default=[], metavar="NAME=ADDRESS",
+                       help="a node's (DRBD and migration) address; others are resolved")
     return parser.parse_args(argv)
 
 

@@ -61,7 +61,7 @@ REPLACED_DEFAULT = [("hail-alloc-drbd.json", "partly-used.data"),
                     ("hail-alloc-nlocation.json", "hspace-bad-group.data"),
                     ("hail-multialloc-dedicated.json", "hbal-location-1.data"),
                     ("hail-reloc-drbd-crowded.json", "hbal-dyn.data"),
-                    ("hail-node-evac.json", "hspace-tiered.data")]
+                    ("hail-node-evac.json", "partly-used.data")]
 DATA_FIXTURES = sorted(p.name for p in GANETI_FIXTURES.glob("*.data")) \
     if GANETI_FIXTURES.is_dir() else []
 REPLACED = [pytest.param(r, d, marks=() if (r, d) in REPLACED_DEFAULT else pytest.mark.heavy)

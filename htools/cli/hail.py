@@ -110,13 +110,15 @@ def run(opts) -> None:
         # Ganeti reports the request's own data before it loads the replacement
         print_warnings(load_cluster(inp.data, lo), opts.verbose, always=True)
         data = load_data(opts)
+        # ... and the replacement's, like any -t load, from -v 1, before its checks
+        print_warnings(load_cluster(data, lo), opts.verbose)
         _check_indices(inp.request, data)
     from solver.iallocator import Hail, HailOptions, RequestFailed, with_new_instances
     full, first, clones = with_new_instances(
         data, inp.request, inp.data.cluster_tags if replaced else None)
     state = load_cluster(full, lo)
-    # the request's warnings always show, the replacement's (like any -t load) from -v 1
-    print_warnings(state, opts.verbose, always=not replaced)
+    if not replaced:
+        print_warnings(state, opts.verbose, always=True)
     _verbose_dump(inp, data, opts.verbose)
     print_nodes(state, opts.print_nodes, "Initial cluster")
     if opts.save_cluster:

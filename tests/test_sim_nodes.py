@@ -90,8 +90,8 @@ def test_replace_secondary_moves_disks() -> None:
     ({"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": "local",
       "mode": "replace_new_secondary", "remote_node": "n1"},
      "Can only run replace disks for DRBD8-based instances, not plain"),
-    ({"OP_ID": "OP_NODE_EVACUATE", "node_name": "n1"},
-     "Opcode OP_NODE_EVACUATE is not supported by the simulated nodes"),
+    ({"OP_ID": "OP_NODE_POWERCYCLE", "node_name": "n1"},
+     "Opcode OP_NODE_POWERCYCLE is not supported by the simulated nodes"),
 ])
 def test_refusals(op: dict, message: str) -> None:
     data = cluster()

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from executor.daemon.store import Job, Store, Timestamp
-from executor.nodes.sim import OpError, lock_names, run_opcode
+from executor.nodes.sim import OpError, WithJobs, lock_names, run_opcode
 from solver.records import ClusterData
 
 FINAL = ("success", "error", "canceled")
@@ -109,7 +109,7 @@ class JobQueue:
 
     def submit(self, ops: list[dict]) -> int:
         """Store a new job; ids and the order jobs start in follow submission order."""
-        with self.changed:
+        with self.changed:  # re-entrant: opcodes submit their follow-up jobs under it
             job = self.store.add_job(ops, now())
             self.jobs[job.id] = job
             self.changed.notify_all()
@@ -229,12 +229,20 @@ class JobQueue:
             with self.changed:
                 changed = copy.deepcopy(self.cluster)
                 try:
-                    run_opcode(changed, op, lambda text, i=index: self._log(job, i, text))
+                    result = run_opcode(changed, op,
+                                        lambda text, i=index: self._log(job, i, text))
                 except OpError as err:
                     self._fail_rest(job, err)
                     self._save(job)
                     return
+                if op.get("dry_run"):
+                    changed = self.cluster
+                    result = None if isinstance(result, WithJobs) else result
+                elif isinstance(result, WithJobs):
+                    ids = [self.submit(ops) for ops in result.jobs]
+                    result = {**result.other, "jobs": [[True, i] for i in ids]}
                 job.opstatus[index] = "success"
+                job.opresult[index] = result
                 self.cluster = changed
                 if index == len(job.ops) - 1:
                     job.status = "success"

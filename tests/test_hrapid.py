@@ -159,7 +159,8 @@ def test_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
 def test_read_resources_in_ganeti_shape(served: Daemon) -> None:
     with RapiClient(served.url) as rapi:
         assert rapi.version() == 2
-        assert rapi.features() == []
+        assert rapi.features() == ["instance-create-reqv1", "node-evac-res1",
+                                   "node-migrate-reqv1"]
         nodes = rapi.nodes()
         assert nodes[0] == {"id": "node-001.example.com",
                             "uri": "/2/nodes/node-001.example.com"}
@@ -499,7 +500,8 @@ print(json.dumps(out))
         proc = subprocess.run([SYSTEM_PYTHON, "-c", script, host, port, "ops", "secret"],
                               capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"version": 2, "features": [], "nodes": 8,
+    assert json.loads(proc.stdout) == {"version": 2, "features": [
+        "instance-create-reqv1", "node-evac-res1", "node-migrate-reqv1"], "nodes": 8,
                                        "info": "node-001.example.com", "migrate": True,
                                        "replace": True, "after": True}
 

@@ -8,13 +8,21 @@ same fields as bulk ones.  Figures come from the stored cluster: a node's
 ``mfree``/``dfree`` are what the node driver left there, an instance's
 ``disk_usage`` and memory are the sizes hbal reads back.
 
+Writes are rlib2's: each request becomes a one-opcode job whose body and
+query arguments are checked as Ganeti's ``FillOpcode`` checks them (400 with
+Ganeti's message), and the job's result is the opcode's (see
+``executor.nodes.sim``).  Instance creation takes version 1 bodies only, as
+Ganeti 3.0 does; an ``iallocator`` of any name is our hail, run in-process.
+
 Two additions: ``fields=a,b`` on a listing or single resource keeps only
 those keys (Ganeti offers that only through ``/2/query``), and instances
 carry ``forthcoming``, which Ganeti's readers accept but its RAPI omits.
-Differences: an opcode on an unknown instance or node is refused at once
-(404/400) instead of becoming a job that fails; a node the text file marks
-"Y" is served as drained (see ``_node_doc``); a file without a master gets
-its first node as master.  Node CPU speeds are served in ``ndparams`` but
+Differences: an opcode on an unknown instance, node or group of the path is
+refused at once (404; an unknown node in the body of a migrate, failover or
+replace-disks: 400) instead of becoming a job that fails; ``modify`` serves
+only ``disk_template`` (plain <-> drbd) and ``beparams``; a node the text
+file marks "Y" is served as drained (see ``node_role``); a file without a
+master gets its first node as master.  Node CPU speeds are served in ``ndparams`` but
 RAPI readers ignore them, so ``hbal -m`` scores such clusters as if every
 CPU had speed 1.
 

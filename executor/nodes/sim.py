@@ -374,7 +374,8 @@ def _create(data: ClusterData, op: dict, log: Log) -> list[str]:
         pnode, snode = op.get("pnode"), op.get("snode")
         if inst.template == "drbd" and snode is None:
             raise _prereq("The networked disk templates need a mirror node")
-        if inst.template != "drbd":
+        if inst.template != "drbd" and snode is not None:
+            log("Secondary node will be ignored on non-mirrored disk template")
             snode = None
     p = _node_index(data, pnode)
     s = _node_index(data, snode) if snode is not None else -1
@@ -452,13 +453,24 @@ def _multi_alloc(data: ClusterData, op: dict, log: Log) -> WithJobs:
 # --- running state -------------------------------------------------------------------
 
 
-def _startup(data: ClusterData, op: dict, log: Log) -> None:
-    """OP_INSTANCE_STARTUP: the instance runs and takes its memory on its primary."""
-    inst = _instance(data, op.get("instance_name"))
-    _check_state(inst, ("up", "down"), "can't use instance from outside up, down states")
+# Ganeti's INSTANCE_ONLINE: the admin states start, shutdown and reboot accept.
+_ONLINE = ("up", "down")
+_ONLINE_WHY = "can't use instance from outside up, down states"
+
+
+def _online_primary(data: ClusterData, inst: Instance) -> Node:
+    """The instance's primary, which must not be offline (Ganeti's CheckNodeOnline)."""
+    _check_state(inst, _ONLINE, _ONLINE_WHY)
     primary = data.nodes[inst.pnode]
     if primary.role_offline:
         raise _prereq(f"Can't use offline node: {primary.name}", "wrong_state")
+    return primary
+
+
+def _startup(data: ClusterData, op: dict, log: Log) -> None:
+    """OP_INSTANCE_STARTUP: the instance runs and takes its memory on its primary."""
+    inst = _instance(data, op.get("instance_name"))
+    primary = _online_primary(data, inst)
     if not _uses_memory(inst) and not inst.forthcoming:
         _take_memory(primary, inst, f"starting instance {inst.name}")
     inst.status = "running"
@@ -468,7 +480,7 @@ def _startup(data: ClusterData, op: dict, log: Log) -> None:
 def _shutdown(data: ClusterData, op: dict, log: Log) -> None:
     """OP_INSTANCE_SHUTDOWN: the instance stops (ADMIN_down) and frees its memory."""
     inst = _instance(data, op.get("instance_name"))
-    _check_state(inst, ("up", "down"), "can't use instance from outside up, down states")
+    _check_state(inst, _ONLINE, _ONLINE_WHY)
     if _uses_memory(inst):
         data.nodes[inst.pnode].f_mem += inst.mem
     inst.status = "ADMIN_down"
@@ -476,13 +488,23 @@ def _shutdown(data: ClusterData, op: dict, log: Log) -> None:
 
 
 def _reboot(data: ClusterData, op: dict, log: Log) -> None:
-    """OP_INSTANCE_REBOOT: a running instance stays running; a stopped one starts."""
+    """OP_INSTANCE_REBOOT: a running instance stays running; a stopped one is started.
+
+    Ganeti checks no memory here; the start fails on the node instead, which
+    the simulation reports as Ganeti reports that failure.
+    """
     inst = _instance(data, op.get("instance_name"))
-    _check_state(inst, ("up",), "can't use instance from outside up states")
+    primary = _online_primary(data, inst)
     if _uses_memory(inst):
         log(f"* instance {inst.name} rebooted ({op.get('reboot_type', 'hard')})")
         return
-    _startup(data, op, log)
+    log(f"Instance {inst.name} was already stopped, starting now")
+    try:
+        _take_memory(primary, inst, f"starting instance {inst.name}")
+    except OpError as err:
+        raise OpError("OpExecError", f"Could not start instance for full reboot: {err}"
+                      ) from None
+    inst.status = "running"
 
 
 # --- changing instances ----------------------------------------------------------------

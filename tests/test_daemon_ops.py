@@ -10,6 +10,7 @@ ones ``hbal -m`` reads, and every change survives a restart.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -27,9 +28,11 @@ from test_hrapid import GANETI_RAPI, SYSTEM_PYTHON, _users_file, daemon, hbal
 from executor.daemon.queue import JobQueue
 from executor.daemon.resources import HttpError, Request, Resources, Settings
 from executor.daemon.store import Job, Store
-from executor.nodes.sim import lock_names
+from executor.nodes.sim import OPCODES, lock_names
 from fixtures.requests import request_json
 from htools.backends.text import dump_text, parse_text
+from solver import cluster as C
+from solver.loader import load_cluster
 from solver.records import ClusterData
 
 UUID = "ad7a239e-6642-43ce-bf81-37e6a6616bc9"
@@ -197,6 +200,8 @@ def test_remove_running_frees_memory(ops: Ops) -> None:
     (creation("x", "plain", pnode=N5, disks=[{"size": 500000}]),
      "Not enough disk space on target node node-005.example.com vg xenvg: required 500000 "
      "MiB, available 480000 MiB"),
+    (creation("bad|name", pnode=N5, snode=N6), "Invalid hostname 'bad|name'"),
+    (creation("x", pnode=N5, snode=N6, tags=["a,b"]), "Tag contains invalid characters"),
     (creation("x", "plain", beparams={"maxmem": 40000}, iallocator="hail"),
      "Can't compute nodes using iallocator 'hail': Request failed: Group group-01 "
      "(preferred): No valid allocation solutions, failure reasons: FailMem: 6"),
@@ -384,6 +389,18 @@ def test_multi_alloc(ops: Ops) -> None:
                                         "valid allocation solutions")
 
 
+def test_a_bug_in_an_opcode_fails_its_job_only(ops: Ops,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(data: ClusterData, op: dict, log: Any) -> None:
+        data.instances.clear()
+        raise KeyError("oops")
+    monkeypatch.setitem(OPCODES, "OP_INSTANCE_STARTUP", broken)
+    job = ops.run("PUT", "/2/instances/inst-04/startup")
+    assert job.opresult == [["OpExecError", ["Internal error: 'oops'"]]]
+    assert len(ops.call("GET", "/2/instances")) == 5  # the half-done change was dropped
+    assert ops.run("PUT", "/2/instances/inst-04/shutdown").status == "success"
+
+
 def test_lock_names() -> None:
     data = parse_text(CLUSTER)
     every_node = {f"node/{n.name}" for n in data.nodes}
@@ -425,6 +442,16 @@ def test_tags_round_trip_and_survive_a_restart(tmp_path: Path) -> None:
         assert again.instance("two-disks")["disk.sizes"] == [1024, 2048]
     finally:
         again.close()
+
+
+def test_instance_tags_are_exclusion_tags(ops: Ops) -> None:
+    """Tags set through RAPI feed the solver as the text backend's do (htools:iextags)."""
+    ops.run("PUT", "/2/tags", tag=["htools:iextags:svc"])
+    for name in ("inst-01", "inst-02"):  # both have node-001 as primary
+        ops.run("PUT", f"/2/instances/{name}/tags", tag=["svc:web"])
+    state = ops.queue.read(lambda data: load_cluster(copy.deepcopy(data)))
+    assert state.node[C.CONFLICTS, 0] == 1.0  # type: ignore[attr-defined]
+    assert state.node[C.CONFLICTS, 1:].sum() == 0.0  # type: ignore[attr-defined]
 
 
 # --- the daemon as a process -----------------------------------------------------------

@@ -16,6 +16,7 @@ twice.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from executor.nodes.sim import OpError, WithJobs, lock_names, run_opcode
 from solver.records import ClusterData
 
 FINAL = ("success", "error", "canceled")
+log = logging.getLogger("hrapid")
 RESTART_REASON = ("hrapid was restarted while this job was running; the outcome of the "
                   "running opcode is unknown, so it was not run again")
 
@@ -233,6 +235,11 @@ class JobQueue:
                                         lambda text, i=index: self._log(job, i, text))
                 except OpError as err:
                     self._fail_rest(job, err)
+                    self._save(job)
+                    return
+                except Exception as err:  # a bug: fail the job, keep the worker and the cluster
+                    log.exception("opcode %s of job %d failed", summary(op), job.id)
+                    self._fail_rest(job, OpError("OpExecError", f"Internal error: {err}"))
                     self._save(job)
                     return
                 if op.get("dry_run"):

@@ -46,6 +46,9 @@ ROLES = {"M": "master", "C": "master-candidate", "R": "regular", "D": "drained",
 MAX_TAG_LEN = 128
 MAX_TAGS_PER_OBJ = 4096
 _TAG_CHARS = re.compile(r"^[\w.+*/:@-]+$")
+# Ganeti's valid host names (netutils.Hostname), which instance names must be; it
+# also keeps the stored text format (fields split on "|", lists on ",") intact.
+_HOSTNAME = re.compile(r"^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*\.?$", re.IGNORECASE)
 
 Log = Callable[[str], None]
 
@@ -326,10 +329,11 @@ def new_instance(data: ClusterData, op: dict) -> Instance:
     """The unplaced instance an OP_INSTANCE_CREATE describes, checked as Ganeti does.
 
     Sizes and beparams not given take Ganeti's defaults (128 MiB, one VCPU).
+    Names are not lower-cased as Ganeti's are: the caller's name is kept.
     """
     name = op.get("instance_name")
-    if not isinstance(name, str) or not name:
-        raise _prereq("Parameter 'instance_name' must be a non-empty string")
+    if not isinstance(name, str) or not _HOSTNAME.match(name):
+        raise _prereq(f"Invalid hostname '{name}'")
     if any(i.name == name for i in data.instances):
         raise _prereq(f"Instance '{name}' is already in the cluster", "exists")
     if op.get("mode") != "create":
@@ -349,7 +353,7 @@ def new_instance(data: ClusterData, op: dict) -> Instance:
         name=name, mem=mem, dsk=disk_usage(template, [size for size, _ in sizes]),
         vcpus=int(be.get("vcpus", 1)), status="running" if start else "ADMIN_down",
         auto_balance=bool(be.get("auto_balance", True)), pnode=-1, snode=-1,
-        template=template, tags=list(op.get("tags") or []),
+        template=template, tags=_valid_tags(op),
         spindle_use=int(be.get("spindle_use", 1)), disks=sizes,
         nics=[dict(nic) for nic in op.get("nics") or []])
 

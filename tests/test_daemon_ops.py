@@ -315,12 +315,14 @@ def test_convert_plain_to_drbd_and_back(ops: Ops) -> None:
 def test_roles(ops: Ops) -> None:
     assert ops.call("GET", f"/2/nodes/{N1}/role") == "master"
     assert ops.call("GET", f"/2/nodes/{N2}/role") == "regular"
-    for role, flags in [("master-candidate", (False, False, True, "C")),
-                        ("drained", (False, True, False, "D")),
-                        ("offline", (True, False, False, "O")),
-                        ("regular", (False, False, False, "R"))]:
+    for role, flags, changes in [
+            ("master-candidate", (False, False, True, "C"), [["master_candidate", "True"]]),
+            ("drained", (False, True, False, "D"),
+             [["master_candidate", "False"], ["drained", "True"]]),
+            ("offline", (True, False, False, "O"), [["drained", "False"], ["offline", "True"]]),
+            ("regular", (False, False, False, "R"), [["offline", "False"]])]:
         job = ops.run("PUT", f"/2/nodes/{N2}/role", role)
-        assert job.status == "success", job.opresult
+        assert (job.status, job.opresult) == ("success", [changes])
         node = ops.node(N2)
         assert ops.call("GET", f"/2/nodes/{N2}/role") == role
         assert (node["offline"], node["drained"], node["master_candidate"],

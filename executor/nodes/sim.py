@@ -653,12 +653,12 @@ def _set_node_params(data: ClusterData, op: dict, log: Log) -> list[list[str]]:
     """OP_NODE_SET_PARAMS for the role flags; the result lists what changed.
 
     One flag set true clears the other two, as in Ganeti; a text file's
-    offline node counts as drained.
+    offline node counts as drained.  Ganeti's automatic promotion to master
+    candidate (when the pool of candidates is short) is not simulated.
     """
     idx = _node_index(data, op.get("node_name"))
     node = data.nodes[idx]
-    wanted = {"master_candidate": op.get("master_candidate"), "offline": op.get("offline"),
-              "drained": op.get("drained")}
+    wanted = {flag: op.get(flag) for flag in ("master_candidate", "drained", "offline")}
     if all(value is None for value in wanted.values()):
         raise _prereq("Please pass at least one modification")
     if sum(bool(value) for value in wanted.values()) > 1:
@@ -666,8 +666,9 @@ def _set_node_params(data: ClusterData, op: dict, log: Log) -> list[list[str]]:
     if node_role(data, idx) == "M" and (wanted["master_candidate"] is False
                                         or wanted["offline"] or wanted["drained"]):
         raise _prereq("The master role can be changed only via master-failover")
-    before = {"master_candidate": node.master_candidate, "offline": node.role_offline,
-              "drained": node.drained or (node.offline and not node.role_offline)}
+    before = {"master_candidate": node.master_candidate,
+              "drained": node.drained or (node.offline and not node.role_offline),
+              "offline": node.role_offline}
     after = dict(before)
     for flag, value in wanted.items():
         if value is not None:

@@ -489,7 +489,7 @@ def test_hbal_m_sees_what_the_writes_did(tmp_path: Path) -> None:
 @requires_openssl
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_ganeti_rapi_client_writes(tmp_path: Path) -> None:
-    """Ganeti's client creates, migrates, fails over, replaces disks, evacuates; all succeed."""
+    """Ganeti's client drives every write resource; every job succeeds."""
     script = """
 import json, sys
 from ganeti.rapi import client
@@ -519,6 +519,22 @@ out["moved"] = node not in c.GetInstance("web-01")["snodes"]
 out["change"] = change["job_info"][0] in ("queued", "waiting", "running", "success")
 out["tags"] = done(c.AddInstanceTags("web-01", ["a", "b"]))
 out["tag_list"] = c.GetInstanceTags("web-01")
+out["shutdown"] = done(c.ShutdownInstance("web-01"))
+out["modify"] = done(c.ModifyInstance("web-01", disk_template="plain"))
+out["startup"] = done(c.StartupInstance("web-01"))
+out["reboot"] = done(c.RebootInstance("web-01", reboot_type="soft"))
+regular = [n["name"] for n in c.GetNodes(bulk=True) if n["role"] == "R"][-1]
+out["role"] = done(c.SetNodeRole(regular, "drained"))
+out["role_now"] = c.GetNodeRole(regular)
+out["delete"] = done(c.DeleteInstance("web-01"))
+new = [{"name": "m%d" % i, "disk_template": "plain", "disks": [{"size": 1024}],
+        "nics": [], "mode": "create", "beparams": {"maxmem": 512}} for i in range(2)]
+job = c.InstancesMultiAlloc(new, iallocator="hail")
+out["multi"] = done(job)
+result = c.GetJobStatus(job)["opresult"][0]
+out["multi_jobs"] = all(done(j) for ok, j in result["jobs"])
+out["allocatable"] = result["allocatable"]
+out["node_migrate"] = done(c.MigrateNode(c.GetInstance("inst-03")["pnode"], mode="live"))
 print(json.dumps(out))
 """
     (tmp_path / "cluster.data").write_text(CLUSTER)
@@ -535,5 +551,7 @@ print(json.dumps(out))
     assert json.loads(proc.stdout) == {
         "create": True, "migrate": True, "failover": True, "replace": True,
         "evacuate": True, "follow": True, "moved": True, "change": True, "tags": True,
-        "tag_list": ["a", "b"]}
+        "tag_list": ["a", "b"], "shutdown": True, "modify": True, "startup": True,
+        "reboot": True, "role": True, "role_now": "drained", "delete": True, "multi": True,
+        "multi_jobs": True, "allocatable": ["m0", "m1"], "node_migrate": True}
     assert refused.status_code == 403

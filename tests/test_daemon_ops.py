@@ -234,6 +234,9 @@ def test_create_refusals_are_job_errors(ops: Ops, body: dict, message: str) -> N
     ("PUT", "/2/instances/ghost/startup", None, 404, "Instance 'ghost' not known"),
     ("POST", "/2/instances/inst-01/reboot?type=gentle", None, 400,
      "Invalid body parameters: Parameter 'OP_INSTANCE_REBOOT.reboot_type' fails validation"),
+    ("PUT", "/2/instances/inst-01/modify", {"beparams": {"minmem": 512}}, 400,
+     "Invalid body parameters: Parameter 'OP_INSTANCE_SET_PARAMS.beparams' fails "
+     "validation"),
     ("PUT", "/2/instances/inst-01/modify", {"disk_template": "drbd", "nics": []}, 400,
      "Invalid body parameters: OP_INSTANCE_SET_PARAMS doesn't support the parameter "
      "'nics'"),
@@ -386,6 +389,10 @@ def test_multi_alloc(ops: Ops) -> None:
     huge = {**entries[0], "name": "huge", "beparams": {"maxmem": 99999}}
     refused = ops.run("POST", "/2/instances-multi-alloc", {"iallocator": "hail",
                                                            "instances": [huge]})
+    given = [{**entries[0], "name": "given", "pnode": N5, "snode": N6}]
+    dry = ops.run("POST", "/2/instances-multi-alloc", {"instances": given}, dry_run=1)
+    assert dry.opresult == [{"allocatable": ["given"], "failed": [], "jobs": []}]
+    assert "given" not in [i["id"] for i in ops.call("GET", "/2/instances")]
     assert error_of(refused).startswith("Can't compute nodes using iallocator 'hail': "
                                         "Request failed: Group group-01 (preferred): No "
                                         "valid allocation solutions")

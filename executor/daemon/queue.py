@@ -244,7 +244,8 @@ class JobQueue:
                     return
                 if op.get("dry_run"):
                     changed = self.cluster
-                    result = None if isinstance(result, WithJobs) else result
+                    if isinstance(result, WithJobs):
+                        result = {**result.other, "jobs": []}
                 elif isinstance(result, WithJobs):
                     ids = [self.submit(ops) for ops in result.jobs]
                     result = {**result.other, "jobs": [[True, i] for i in ids]}

@@ -40,7 +40,14 @@ from typing import Any
 
 from executor.daemon.queue import JobQueue, summary
 from executor.daemon.store import Job
-from executor.nodes.sim import EVAC_MODES, ROLES, admin_state, master_index, node_role
+from executor.nodes.sim import (
+    EVAC_MODES,
+    MODIFIABLE_BEPARAMS,
+    ROLES,
+    admin_state,
+    master_index,
+    node_role,
+)
 from htools.jsonread import ipolicy_json
 from solver.records import DISK_TEMPLATES, ClusterData, Group, Instance, Node
 
@@ -663,9 +670,9 @@ _BE_CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _beparams(v: Any) -> bool:
+def _beparams(v: Any, keys: tuple[str, ...] = tuple(_BE_CHECKS)) -> bool:
     return isinstance(v, dict) and all(
-        key in _BE_CHECKS and _BE_CHECKS[key](value) for key, value in v.items())
+        key in keys and _BE_CHECKS[key](value) for key, value in v.items())
 
 
 _COMMON: dict[str, Callable[[Any], bool]] = {
@@ -742,7 +749,8 @@ _OP_PARAMS: dict[str, dict[str, Callable[[Any], bool]]] = {
     "OP_INSTANCE_SET_PARAMS": {
         **_COMMON, "instance_name": _opt_str,
         "disk_template": lambda v: v is None or v in DISK_TEMPLATES,
-        "remote_node": _opt_str, "iallocator": _opt_str, "beparams": _beparams,
+        "remote_node": _opt_str, "iallocator": _opt_str,
+        "beparams": lambda v: _beparams(v, MODIFIABLE_BEPARAMS),
         "force": _is_bool, "wait_for_sync": _is_bool, "ignore_ipolicy": _is_bool,
     },
     "OP_NODE_SET_PARAMS": {

@@ -423,15 +423,17 @@ def _multi_alloc(data: ClusterData, op: dict, log: Log) -> WithJobs:
     """OP_INSTANCE_MULTI_ALLOC: our hail places them all; one creation job per placed one.
 
     Without an iallocator every creation must name its nodes and is
-    submitted as it is.  The result is Ganeti's: the jobs, the names placed
-    (``allocatable``) and those that could not be (``failed``).
+    submitted as it is (all of them count as allocatable).  The result is
+    Ganeti's: the jobs, the names placed (``allocatable``) and those that
+    could not be (``failed``).
     """
     creations = [dict(c) for c in op.get("instances") or []]
     ialloc = op.get("iallocator")
     if ialloc is None:
         if any(c.get("pnode") is None for c in creations):
             _iallocator_or_node({}, "pnode")
-        return WithJobs([[c] for c in creations], {"allocatable": [], "failed": []})
+        return WithJobs([[c] for c in creations], {
+            "allocatable": [c.get("instance_name") for c in creations], "failed": []})
     if any(c.get("pnode") is not None for c in creations):
         raise _prereq("There are instance objects providing pnode/snode while others do "
                       "not")
@@ -540,6 +542,10 @@ def _to_plain(data: ClusterData, inst: Instance) -> None:
         _free_disk(inst, data.nodes[inst.snode], inst.dsk)
     data.nodes[inst.pnode].f_dsk += inst.dsk - usage
     inst.template, inst.snode, inst.dsk = "plain", -1, usage
+
+
+# The beparams a modification changes in the simulation (minmem has no figure here).
+MODIFIABLE_BEPARAMS = ("maxmem", "memory", "vcpus", "spindle_use", "auto_balance")
 
 
 def _set_params(data: ClusterData, op: dict, log: Log) -> list[list]:

@@ -151,15 +151,8 @@ def _move_disks(inst: Instance, source: Node, target: Node) -> None:
     """Local disks leave ``source`` and take room on ``target``."""
     if inst.template not in LOCAL_TEMPLATES or inst.forthcoming:
         return
-    if target.f_dsk < inst.dsk:
-        raise _prereq(f"Not enough disk space on target node {target.name}: required "
-                      f"{inst.dsk} MiB, available {target.f_dsk} MiB", "nores")
-    source.f_dsk += inst.dsk
-    target.f_dsk -= inst.dsk
-    if source.excl_storage:
-        source.f_spindles += _total_spindles(inst)
-    if target.excl_storage:
-        target.f_spindles -= _total_spindles(inst)
+    _take_disk(inst, target, inst.dsk)
+    _free_disk(inst, source, inst.dsk)
 
 
 def _move_primary(data: ClusterData, inst: Instance, target: int, log: Log) -> None:

@@ -17,6 +17,9 @@ Checks and their errors follow Ganeti's: an opcode that cannot run raises
 :class:`OpError` with Ganeti's exception class and error code, and leaves the
 cluster unchanged.  An opcode's result is Ganeti's; node evacuation and
 migration, like Ganeti's, answer :class:`WithJobs` and the queue submits them.
+What a simulation has nothing to check against is not checked: operating
+systems, hypervisor and NIC parameters, and the instance policy of a creation
+on given nodes (our hail applies it when it places).
 """
 
 from __future__ import annotations

@@ -439,8 +439,8 @@ def test_tags_round_trip_and_survive_a_restart(tmp_path: Path) -> None:
     ops.run("PUT", f"/2/nodes/{N2}/role", "drained")
     ops.run("PUT", f"/2/nodes/{N3}/role", "offline")
     ops.run("PUT", f"/2/nodes/{N4}/role", "master-candidate")
-    ops.run("POST", "/2/instances", creation("two-disks", "plain", pnode=N5,
-                                             disks=[{"size": 1024}, {"size": 2048}]))
+    ops.run("POST", "/2/instances", creation("two-disks", "plain", pnode=N5, nics=[
+        {"link": "br0"}], disks=[{"size": 1024}, {"size": 2048}]))
     ops.close()
     again = Ops(tmp_path)
     try:
@@ -448,7 +448,9 @@ def test_tags_round_trip_and_survive_a_restart(tmp_path: Path) -> None:
         assert again.call("GET", "/2/tags") == ["b:c"]
         assert [again.call("GET", f"/2/nodes/{n}/role") for n in (N2, N3, N4)] == [
             "drained", "offline", "master-candidate"]
-        assert again.instance("two-disks")["disk.sizes"] == [1024, 2048]
+        two = again.instance("two-disks")
+        assert (two["disk.sizes"], two["nic.links"], two["nic.macs"]) == (
+            [1024, 2048], ["br0"], [None])
     finally:
         again.close()
 

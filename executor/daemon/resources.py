@@ -141,8 +141,8 @@ def _instance_doc(data: ClusterData, inst: Instance) -> dict[str, Any]:
         "pnode": data.nodes[inst.pnode].name,
         "snodes": [data.nodes[inst.snode].name] if inst.snode >= 0 else [],
         "disk_template": inst.template,
-        "nic.ips": [], "nic.macs": [], "nic.modes": [], "nic.uuids": [], "nic.names": [],
-        "nic.links": [], "nic.networks": [], "nic.networks.names": [], "nic.bridges": [],
+        **{f"nic.{field}": [nic.get(key) for nic in inst.nics] for field, key in _NIC_FIELDS},
+        "nic.uuids": [_stable_uuid("nic", f"{inst.name}/{i}") for i in range(len(inst.nics))],
         "network_port": None,
         "disk.sizes": [size for size, _ in disks],
         "disk.spindles": [spindles for _, spindles in disks],
@@ -157,6 +157,12 @@ def _instance_doc(data: ClusterData, inst: Instance) -> dict[str, Any]:
         "ctime": None, "mtime": None, "uuid": _stable_uuid("instance", inst.name),
         "serial_no": None, "tags": list(inst.tags),
     }
+
+
+# RAPI's per-NIC lists and the key of a NIC (as a creation gives it) each lists
+_NIC_FIELDS = (("ips", "ip"), ("macs", "mac"), ("modes", "mode"), ("names", "name"),
+               ("links", "link"), ("networks", "network"), ("networks.names", "network"),
+               ("bridges", "bridge"))
 
 
 def _group_doc(data: ClusterData, idx: int) -> dict[str, Any]:

@@ -201,6 +201,8 @@ def test_remove_running_frees_memory(ops: Ops) -> None:
      "Not enough disk space on target node node-005.example.com vg xenvg: required 500000 "
      "MiB, available 480000 MiB"),
     (creation("bad|name", pnode=N5, snode=N6), "Invalid hostname 'bad|name'"),
+    (creation("x", pnode=N5, snode=N6, mode="import"),
+     "Instance creation mode 'import' is not supported by the simulated nodes"),
     (creation("x", pnode=N5, snode=N6, tags=["a,b"]), "Tag contains invalid characters"),
     (creation("x", "plain", beparams={"maxmem": 40000}, iallocator="hail"),
      "Can't compute nodes using iallocator 'hail': Request failed: Group group-01 "

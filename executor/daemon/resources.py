@@ -20,7 +20,8 @@ carry ``forthcoming``, which Ganeti's readers accept but its RAPI omits.
 Differences: an opcode on an unknown instance, node or group of the path is
 refused at once (404; an unknown node in the body of a migrate, failover or
 replace-disks: 400) instead of becoming a job that fails; ``modify`` serves
-only ``disk_template`` (plain <-> drbd) and ``beparams``; a node the text
+only ``disk_template`` (plain <-> drbd) and ``beparams``, creation takes no
+forthcoming instances (``forthcoming``, ``commit``); a node the text
 file marks "Y" is served as drained (see ``node_role``); a file without a
 master gets its first node as master.  Node CPU speeds are served in ``ndparams`` but
 RAPI readers ignore them, so ``hbal -m`` scores such clusters as if every
@@ -701,7 +702,7 @@ _CREATE: dict[str, Callable[[Any], bool]] = {
     "src_node": _opt_str, "src_path": _opt_str, "tags": _str_list,
     **{flag: _is_bool for flag in (
         "start", "name_check", "ip_check", "conflicts_check", "wait_for_sync", "no_install",
-        "ignore_ipolicy", "opportunistic_locking", "forthcoming", "commit", "force_variant",
+        "ignore_ipolicy", "opportunistic_locking", "force_variant",
         "identify_defaults", "instance_communication")},
 }
 _TAGS: dict[str, Callable[[Any], bool]] = {

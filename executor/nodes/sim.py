@@ -333,7 +333,8 @@ def new_instance(data: ClusterData, op: dict) -> Instance:
     if any(i.name == name for i in data.instances):
         raise _prereq(f"Instance '{name}' is already in the cluster", "exists")
     if op.get("mode") != "create":
-        raise _prereq(f"Invalid instance creation mode {op.get('mode')!r}")
+        raise _prereq(f"Instance creation mode {op.get('mode')!r} is not supported by the "
+                      "simulated nodes")
     template = op.get("disk_template", "drbd")
     if template not in DISK_TEMPLATES:
         raise _prereq(f"'{template}' is not a valid disk template. Valid disk templates "

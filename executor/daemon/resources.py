@@ -378,13 +378,11 @@ class Resources:
                            req)
 
     def _node_role(self, name: str) -> str:
-        def role(data: ClusterData) -> str | None:
-            found = [i for i, node in enumerate(data.nodes) if node.name == name]
-            return ROLES[node_role(data, found[0])] if found else None
-        answer = self.queue.read(role)
-        if answer is None:
-            raise HttpError(404, _UNKNOWN["nodes"].format(name))
-        return answer  # type: ignore[return-value]
+        self._known("nodes", name)
+
+        def role(data: ClusterData) -> str:
+            return ROLES[node_role(data, [n.name for n in data.nodes].index(name))]
+        return self.queue.read(role)  # type: ignore[return-value]
 
     # --- tags ------------------------------------------------------------------------
 
@@ -399,17 +397,16 @@ class Resources:
                 "DELETE": lambda req: change("OP_TAGS_DEL", req)}
 
     def _tags(self, kind: str, name: str | None) -> list[str]:
-        def tags(data: ClusterData) -> list[str] | None:
+        if kind != "cluster":
+            self._known(_TAG_COLLECTIONS[kind], name or "")
+
+        def tags(data: ClusterData) -> list[str]:
             if kind == "cluster":
                 return list(data.cluster_tags)
             owners = {"node": data.nodes, "instance": data.instances,
                       "nodegroup": data.groups}[kind]
-            return next((list(o.tags) for o in owners if o.name == name), None)
-        found = self.queue.read(tags)
-        if found is None:
-            raise HttpError(404, _UNKNOWN[_TAG_COLLECTIONS[kind]].format(name))
-        return found  # type: ignore[return-value]
-
+            return next(list(o.tags) for o in owners if o.name == name)
+        return self.queue.read(tags)  # type: ignore[return-value]
 
     # --- cluster reads ---------------------------------------------------------------
 

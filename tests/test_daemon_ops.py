@@ -366,6 +366,7 @@ def test_evacuate_to_a_remote_node_and_migrate_a_node(ops: Ops) -> None:
     (replaced,) = _follow_ups(ops, job)
     assert replaced.ops[0]["OP_ID"] == "OP_INSTANCE_REPLACE_DISKS"
     assert replaced.ops[0]["early_release"] is True
+    assert ops.call("GET", f"/2/jobs/{job.id}")["summary"] == [f"NODE_EVACUATE({N4})"]
     assert ops.instance("inst-05")["snodes"] == [N6]
     wrong = ops.run("POST", f"/2/nodes/{N4}/evacuate", {"mode": "all", "remote_node": N6})
     assert error_of(wrong) == ("Without the use of an iallocator only secondary instances "

@@ -37,9 +37,9 @@ def now() -> Timestamp:
 
 
 def summary(op: dict) -> str:
-    """Ganeti's opcode summary: the name without ``OP_`` and the instance it acts on."""
+    """Ganeti's opcode summary: the name without ``OP_`` and the instance or node it acts on."""
     name = str(op.get("OP_ID", "")).removeprefix("OP_")
-    target = op.get("instance_name")
+    target = op.get("instance_name", op.get("node_name"))
     return f"{name}({target})" if target is not None else name
 
 

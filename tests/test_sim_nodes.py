@@ -83,7 +83,7 @@ def test_replace_secondary_moves_disks() -> None:
     ({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "web", "target_node": "n2"},
      "Instances with disk template drbd cannot be migrated to arbitrary nodes (target n2)"),
     ({"OP_ID": "OP_INSTANCE_FAILOVER", "instance_name": "shared", "target_node": "n3"},
-     "Can't use offline or drained node n3"),
+     "Can't use drained node n3"),
     ({"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": "web",
       "mode": "replace_new_secondary", "remote_node": "n1"},
      "The specified node is already the secondary node of the instance"),

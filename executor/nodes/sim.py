@@ -100,11 +100,6 @@ def _node_index(data: ClusterData, name: Any) -> int:
     raise _prereq(f"Node '{name}' not known", "noent")
 
 
-def _usable(node: Node) -> None:
-    if node.offline or node.drained:
-        raise _prereq(f"Can't use offline or drained node {node.name}", "wrong_state")
-
-
 def master_index(data: ClusterData) -> int | None:
     """The master node: the one the file marks, else the first (a cluster always has one).
 
@@ -162,7 +157,7 @@ def _move_primary(data: ClusterData, inst: Instance, target: int, log: Log) -> N
     """The instance runs on ``target`` from now on; with DRBD the old primary is secondary."""
     source = data.nodes[inst.pnode]
     dest = data.nodes[target]
-    _usable(dest)
+    _check_online(dest)
     if _uses_memory(inst):
         if dest.f_mem < inst.mem:
             raise _prereq(f"Not enough memory on node {dest.name} for starting instance "
@@ -236,7 +231,7 @@ def _replace_disks(data: ClusterData, op: dict, log: Log) -> None:
         raise _prereq("The specified node is the primary node of the instance")
     if new == inst.snode:
         raise _prereq("The specified node is already the secondary node of the instance")
-    _usable(data.nodes[new])
+    _check_online(data.nodes[new])
     old = data.nodes[inst.snode]
     log(f"Replacing the secondary of {inst.name}: {old.name} -> {remote}")
     _move_disks(inst, old, data.nodes[new])

@@ -31,7 +31,14 @@ from typing import Any
 
 from solver.cluster import MEM_USING_STATES
 from solver.records import DISK_TEMPLATES, ClusterData, Instance, Node
-from solver.requests import Allocate, AllocateSecondary, MultiAllocate, NodeEvacuate, Request
+from solver.requests import (
+    Allocate,
+    AllocateSecondary,
+    MultiAllocate,
+    NodeEvacuate,
+    Relocate,
+    Request,
+)
 
 # Templates whose disks live on the nodes (moved with them), and those whose
 # storage every node reaches (so the primary can go anywhere).
@@ -174,7 +181,11 @@ def _move_primary(data: ClusterData, inst: Instance, target: int, log: Log) -> N
 
 
 def _target(data: ClusterData, inst: Instance, op: dict) -> int:
-    """Where a migrate or failover goes: DRBD to its secondary, shared storage to a node."""
+    """Where a migrate or failover goes: DRBD to its secondary, shared storage to a node.
+
+    A shared-storage instance goes to the node given, or to the one our hail
+    relocates it to.
+    """
     given = op.get("target_node")
     if given is not None and not isinstance(given, str):
         raise _prereq("Parameter 'target_node' must be a string")
@@ -188,8 +199,10 @@ def _target(data: ClusterData, inst: Instance, op: dict) -> int:
     if inst.template not in SHARED_TEMPLATES:
         raise _prereq(f"Instance's disk layout '{inst.template}' does not allow "
                       "migrations", "state")
-    if given is None:
-        raise _prereq("No target node given and no iallocator in the simulation")
+    ialloc = _iallocator_or_node(op, "target_node")
+    if ialloc is not None:
+        relocate = Relocate(data.instances.index(inst), 1, [inst.pnode])
+        given = _ask(ialloc, "nodes", data, relocate)[0]
     target = _node_index(data, given)
     if target == inst.pnode:
         raise _prereq(f"Instance {inst.name} is already on node {given}", "wrong_input")

@@ -556,7 +556,10 @@ MODIFIABLE_BEPARAMS = ("maxmem", "memory", "vcpus", "spindle_use", "auto_balance
 def _set_params(data: ClusterData, op: dict, log: Log) -> list[list]:
     """OP_INSTANCE_SET_PARAMS: disk template plain <-> drbd, and beparams.
 
-    The result is Ganeti's list of ``[parameter, new value]``.
+    A running instance's new memory size is taken on its primary at once
+    (Ganeti applies it at the next start): the figures stay those hbal's model
+    derives from the instances.  The result is Ganeti's list of
+    ``[parameter, new value]``.
     """
     inst = _instance(data, op.get("instance_name"))
     template, be = op.get("disk_template"), op.get("beparams") or {}
@@ -586,10 +589,9 @@ def _set_params(data: ClusterData, op: dict, log: Log) -> list[list]:
         if _uses_memory(inst):
             data.nodes[inst.pnode].f_mem -= mem - inst.mem
         inst.mem = mem
-    for key, attr in (("vcpus", "vcpus"), ("spindle_use", "spindle_use"),
-                      ("auto_balance", "auto_balance")):
+    for key in ("vcpus", "spindle_use", "auto_balance"):
         if key in be:
-            setattr(inst, attr, be[key])
+            setattr(inst, key, be[key])
     changes += [[f"be/{key}", value] for key, value in be.items()]
     return changes
 

@@ -288,6 +288,9 @@ def test_startup_needs_memory(ops: Ops) -> None:
     ops.run("PUT", "/2/instances/inst-02/modify", {"beparams": {"maxmem": 4096}})
     job = ops.run("PUT", "/2/instances/inst-04/modify", {"beparams": {"maxmem": 30000}})
     assert (job.status, job.opresult) == ("success", [[["be/maxmem", 30000]]])
+    grow = ops.run("PUT", "/2/instances/inst-05/modify", {"beparams": {"maxmem": 26625}})
+    assert error_of(grow) == ("This change will prevent the instance from starting, due to "
+                              "1 MB of memory missing on its primary node")
     assert error_of(ops.run("PUT", "/2/instances/inst-04/startup")) == (
         "Not enough memory on node node-003.example.com for starting instance inst-04: "
         "needed 30000 MiB, available 22528 MiB")

@@ -204,6 +204,9 @@ def test_remove_running_frees_memory(ops: Ops) -> None:
     (creation("x", pnode=N5, snode=N6, mode="import"),
      "Instance creation mode 'import' is not supported by the simulated nodes"),
     (creation("x", pnode=N5, snode=N6, tags=["a,b"]), "Tag contains invalid characters"),
+    (creation("x", iallocator="hail", group_name="group-02"),
+     "Can't compute nodes using iallocator 'hail': Request failed: Wrong number of elems "
+     "found with name group-02"),
     (creation("x", "plain", beparams={"maxmem": 40000}, iallocator="hail"),
      "Can't compute nodes using iallocator 'hail': Request failed: Group group-01 "
      "(preferred): No valid allocation solutions, failure reasons: FailMem: 6"),

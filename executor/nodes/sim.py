@@ -375,7 +375,8 @@ def _create(data: ClusterData, op: dict, log: Log) -> list[str]:
     inst = new_instance(data, op)
     ialloc = _iallocator_or_node(op, "pnode")
     if ialloc is not None:
-        names = _ask(ialloc, "nodes", data, Allocate(inst, _required_nodes(inst)))
+        request = Allocate(inst, _required_nodes(inst), group_name=op.get("group_name"))
+        names = _ask(ialloc, "nodes", data, request)
         log(f"Selected nodes for instance {inst.name} via iallocator {ialloc}: "
             f"{', '.join(names)}")
         pnode, snode = names[0], names[1] if len(names) > 1 else None

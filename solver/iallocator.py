@@ -565,14 +565,15 @@ def with_new_instances(data: ClusterData, req: Request) -> tuple[ClusterData, in
     return replace(data, instances=data.instances + unplaced), first, clones
 
 
-def run_request(data: ClusterData, req: Request, opts: HailOptions | None = None) -> Answer:
+def run_request(data: ClusterData, req: Request) -> Answer:
     """Answer ``req`` against ``data`` as hail does, for callers that hold the cluster.
 
     hrapid's opcodes place and move instances with it in-process; the answer
-    is the one the hail command gives for the same cluster and request.
+    is the one the hail command gives, with its default options, for the same
+    cluster and request.  ``data`` is left as it was.
     """
     full, first, clones = with_new_instances(data, req)
-    return Hail(load_cluster(full), opts or HailOptions()).answer(req, first, clones)
+    return Hail(load_cluster(full), HailOptions()).answer(req, first, clones)
 
 
 def _show_maybe(allowed: list[int] | None) -> str:

@@ -601,14 +601,17 @@ def _set_params(data: ClusterData, op: dict, log: Log) -> list[list]:
 
 
 def _node_instances(data: ClusterData, idx: int, mode: str) -> list[int]:
-    """Ganeti's _GetNodeEvacInstances: the primaries, the secondaries or both of a node."""
+    """Ganeti's _GetNodeEvacInstances: the primary or the secondary instances of a node."""
     return [k for k, inst in enumerate(data.instances)
-            if (mode != "secondary-only" and inst.pnode == idx)
-            or (mode != "primary-only" and inst.snode == idx)]
+            if idx == (inst.pnode if mode == "primary-only" else inst.snode)]
 
 
 def _evacuate(data: ClusterData, op: dict, log: Log) -> WithJobs:
-    """OP_NODE_EVACUATE: our hail's node-evacuate jobs, or new secondaries on one node."""
+    """OP_NODE_EVACUATE: our hail's node-evacuate jobs, or new secondaries on one node.
+
+    Ganeti 3.0 refuses mode ``all`` (its iallocator interface takes one mode
+    for every instance), and so does this.
+    """
     idx = _node_index(data, op.get("node_name"))
     node = data.nodes[idx].name
     mode = op.get("mode")
@@ -622,6 +625,10 @@ def _evacuate(data: ClusterData, op: dict, log: Log) -> WithJobs:
         if mode != "secondary-only":
             raise _prereq("Without the use of an iallocator only secondary instances can "
                           "be evacuated")
+    if mode == "all":
+        raise _prereq("Due to an issue with the iallocator interface it is not possible "
+                      "to evacuate all instances at once; specify explicitly whether to "
+                      "evacuate primary or secondary instances")
     moving = _node_instances(data, idx, mode)
     names = sorted(data.instances[k].name for k in moving)
     if not moving:

@@ -338,8 +338,9 @@ def test_roles(ops: Ops) -> None:
         assert ops.call("GET", f"/2/nodes/{N2}/role") == role
         assert (node["offline"], node["drained"], node["master_candidate"],
                 node["role"]) == flags
-    master = ops.run("PUT", f"/2/nodes/{N1}/role", "drained")
-    assert error_of(master) == "The master role can be changed only via master-failover"
+    for role in ("drained", "master-candidate"):
+        master = ops.run("PUT", f"/2/nodes/{N1}/role", role)
+        assert error_of(master) == "The master role can be changed only via master-failover"
 
 
 def test_drained_node_takes_no_new_instance(ops: Ops) -> None:

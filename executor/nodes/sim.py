@@ -684,8 +684,7 @@ def _set_node_params(data: ClusterData, op: dict, log: Log) -> list[list[str]]:
         raise _prereq("Please pass at least one modification")
     if sum(bool(value) for value in wanted.values()) > 1:
         raise _prereq("Can't set the node into more than one state at the same time")
-    if node_role(data, idx) == "M" and (wanted["master_candidate"] is False
-                                        or wanted["offline"] or wanted["drained"]):
+    if idx == master_index(data):
         raise _prereq("The master role can be changed only via master-failover")
     before = {"master_candidate": node.master_candidate,
               "drained": node.drained or (node.offline and not node.role_offline),

@@ -488,8 +488,8 @@ def test_instance_tags_are_exclusion_tags(ops: Ops) -> None:
     for name in ("inst-01", "inst-02"):  # both have node-001 as primary
         ops.run("PUT", f"/2/instances/{name}/tags", tag=["svc:web"])
     state = ops.queue.read(lambda data: load_cluster(copy.deepcopy(data)))
-    assert state.node[C.CONFLICTS, 0] == 1.0  # type: ignore[attr-defined]
-    assert state.node[C.CONFLICTS, 1:].sum() == 0.0  # type: ignore[attr-defined]
+    assert state.node[C.CONFLICTS, 0] == 1.0
+    assert state.node[C.CONFLICTS, 1:].sum() == 0.0
 
 
 # --- the daemon as a process -----------------------------------------------------------

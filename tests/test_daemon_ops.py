@@ -176,6 +176,15 @@ def test_create_on_given_nodes_then_remove_frees_everything(ops: Ops) -> None:
             k: before[name][k] for k in ("mfree", "dfree")}
 
 
+def test_dry_run_answers_and_changes_nothing(ops: Ops) -> None:
+    before = ops.call("GET", "/2/nodes", bulk=1)
+    job = ops.run("POST", "/2/instances", creation("dry", pnode=N5, snode=N6), dry_run=1)
+    assert (job.status, job.opresult) == ("success", [[N5, N6]])
+    assert ops.run("PUT", f"/2/nodes/{N2}/role", "offline", dry_run=1).status == "success"
+    assert ops.call("GET", "/2/nodes", bulk=1) == before
+    assert "dry" not in [i["id"] for i in ops.call("GET", "/2/instances")]
+
+
 def test_remove_running_frees_memory(ops: Ops) -> None:
     before = ops.node(N3)
     assert ops.run("DELETE", "/2/instances/inst-05").status == "success"
@@ -518,6 +527,33 @@ def test_hbal_m_sees_what_the_writes_did(tmp_path: Path) -> None:
     (tmp_path / "after.data").write_text(dump_text(stored))
     assert served == hbal("-t", str(tmp_path / "after.data"), "--print-instances", "-p")
     assert "web-01" in served[1] and "inst-02" not in served[1]
+
+
+def test_writes_need_the_write_option(tmp_path: Path) -> None:
+    """Readers read roles and tags; every write is refused to them, and nothing is queued."""
+    (tmp_path / "cluster.data").write_text(CLUSTER)
+    writes = [("POST", "/2/instances", creation("x", iallocator="hail")),
+              ("DELETE", "/2/instances/inst-01", None),
+              ("PUT", "/2/instances/inst-01/shutdown", None),
+              ("PUT", "/2/instances/inst-01/startup", None),
+              ("POST", "/2/instances/inst-01/reboot", None),
+              ("PUT", "/2/instances/inst-04/modify", {"disk_template": "plain"}),
+              ("POST", "/2/instances-multi-alloc", {"instances": []}),
+              ("PUT", f"/2/nodes/{N2}/role", "drained"),
+              ("POST", f"/2/nodes/{N2}/evacuate", {"mode": "secondary-only"}),
+              ("POST", f"/2/nodes/{N2}/migrate", {}),
+              ("PUT", "/2/tags?tag=a", None), ("DELETE", "/2/groups/group-01/tags?tag=a", None)]
+    with daemon(tmp_path / "state", "--init-from", str(tmp_path / "cluster.data"),
+                "--users", str(_users_file(tmp_path))) as d:
+        refused = [requests.request(method, d.url + path, json=body, timeout=30,
+                                    auth=("reader", "plainpw")).status_code
+                   for method, path, body in writes]
+        anonymous = requests.put(d.url + "/2/tags?tag=a", timeout=30).status_code
+        reads = [requests.get(d.url + path, timeout=30).json()
+                 for path in (f"/2/nodes/{N2}/role", "/2/instances/inst-01/tags")]
+        jobs = requests.get(d.url + "/2/jobs", timeout=30).json()
+    assert refused == [403] * len(writes)
+    assert (anonymous, reads, jobs) == (401, ["regular", []], [])
 
 
 @pytest.mark.skipif(not (GANETI_RAPI.exists() and Path(SYSTEM_PYTHON).exists()),

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 import requests
@@ -70,10 +71,12 @@ class Ops:
         self.store.close()
 
     def call(self, method: str, path: str, body: Any = None, **query: Any) -> Any:
-        """One request; ``query`` values may be lists (repeated arguments)."""
-        args = {key.replace("_", "-"): value if isinstance(value, list) else [str(value)]
-                for key, value in query.items()}
-        return self.resources.handle(Request(method, [p for p in path.split("/") if p],
+        """One request; the path may carry a query, ``query`` values may be lists."""
+        where, _, raw = path.partition("?")
+        args = parse_qs(raw)
+        args.update({key.replace("_", "-"): value if isinstance(value, list) else [str(value)]
+                     for key, value in query.items()})
+        return self.resources.handle(Request(method, [p for p in where.split("/") if p],
                                              args, body))
 
     def run(self, method: str, path: str, body: Any = None, **query: Any) -> Job:
@@ -242,10 +245,8 @@ def test_create_refusals_are_job_errors(ops: Ops, body: dict, message: str) -> N
      "Invalid body parameters: Parameter 'OP_INSTANCE_CREATE.beparams' fails validation"),
     ("POST", "/2/instances", creation("x", colour="red"), 400,
      "Invalid body parameters: OP_INSTANCE_CREATE doesn't support the parameter 'colour'"),
-    ("DELETE", "/2/instances/ghost", None, 404, "Instance 'ghost' not known"),
     ("DELETE", "/2/instances/inst-01", {"ignore_failures": True}, 400,
      "Can't overwrite static parameters ['ignore_failures']"),
-    ("PUT", "/2/instances/ghost/startup", None, 404, "Instance 'ghost' not known"),
     ("POST", "/2/instances/inst-01/reboot?type=gentle", None, 400,
      "Invalid body parameters: Parameter 'OP_INSTANCE_REBOOT.reboot_type' fails validation"),
     ("PUT", "/2/instances/inst-01/modify", {"beparams": {"minmem": 512}}, 400,
@@ -266,20 +267,35 @@ def test_create_refusals_are_job_errors(ops: Ops, body: dict, message: str) -> N
      "Invalid body parameters: Parameter 'OP_NODE_EVACUATE.mode' is missing"),
     ("POST", "/2/nodes/node-002.example.com/evacuate", {"mode": "most"}, 400,
      "Invalid body parameters: Parameter 'OP_NODE_EVACUATE.mode' fails validation"),
-    ("POST", "/2/nodes/ghost/migrate", {}, 404, "Node 'ghost' not known"),
     ("POST", "/2/nodes/node-002.example.com/migrate?live=1&mode=live", None, 400,
      "Only one of 'live' and 'mode' should be passed"),
-    ("PUT", "/2/instances/ghost/tags?tag=a", None, 404, "Instance 'ghost' not known"),
     ("GET", "/2/groups/ghost/tags", None, 404, "Node group 'ghost' not found"),
+    ("GET", "/2/instances/ghost/tags", None, 404, "Instance 'ghost' not known"),
 ])
 def test_bad_requests(ops: Ops, method: str, path: str, body: Any, status: int,
                       message: str) -> None:
-    where, _, raw_query = path.partition("?")
-    query = dict(part.split("=") for part in raw_query.split("&") if part)
     with pytest.raises(HttpError) as err:
-        ops.call(method, where, body, **query)
+        ops.call(method, path, body)
     assert (err.value.status, err.value.message) == (status, message)
     assert ops.queue.all_jobs() == []
+
+
+@pytest.mark.parametrize(("method", "path", "body", "message"), [
+    ("DELETE", "/2/instances/ghost", None, "Instance 'ghost' not known"),
+    ("PUT", "/2/instances/ghost/startup", None, "Instance 'ghost' not known"),
+    ("PUT", "/2/instances/ghost/migrate", None, "Instance 'ghost' not known"),
+    ("POST", "/2/instances/inst-01/replace-disks",
+     {"mode": "replace_new_secondary", "remote_node": "nowhere"}, "Node 'nowhere' not known"),
+    ("POST", "/2/nodes/ghost/migrate", {}, "Node 'ghost' not known"),
+    ("PUT", "/2/nodes/ghost/role", "drained", "Node 'ghost' not known"),
+    ("PUT", "/2/instances/ghost/tags?tag=a", None, "Instance 'ghost' not known"),
+    ("DELETE", "/2/groups/ghost/tags?tag=a", None, "Node group 'ghost' not found"),
+])
+def test_unknown_names_fail_inside_jobs(ops: Ops, method: str, path: str, body: Any,
+                                        message: str) -> None:
+    """As in Ganeti: the request queues a job, whose opcode fails with ``noent``."""
+    job = ops.run(method, path, body)
+    assert job.opresult == [["OpPrereqError", [message, "noent"]]]
 
 
 def test_shutdown_startup_reboot_move_memory(ops: Ops) -> None:

@@ -17,9 +17,9 @@ Ganeti 3.0 does; an ``iallocator`` of any name is our hail, run in-process.
 Two additions: ``fields=a,b`` on a listing or single resource keeps only
 those keys (Ganeti offers that only through ``/2/query``), and instances
 carry ``forthcoming``, which Ganeti's readers accept but its RAPI omits.
-Differences: an opcode on an unknown instance, node or group of the path is
-refused at once (404; an unknown node in the body of a migrate, failover or
-replace-disks: 400) instead of becoming a job that fails; ``modify`` serves
+As in Ganeti, a write on an unknown instance, node or group becomes a job
+that fails (``OpPrereqError``, ``noent``); reading the role or tags of one is
+a 404.  Differences: ``modify`` serves
 only ``disk_template`` (plain <-> drbd) and ``beparams``, creation takes no
 forthcoming instances (``forthcoming``, ``commit``); a node the text
 file marks "Y" is served as drained (see ``node_role``); a file without a
@@ -327,25 +327,11 @@ class Resources:
 
     def _instance_op(self, op_id: str, instance: str, req: Request, body: dict,
                      static: dict[str, Any]) -> str:
-        static = {"instance_name": instance, **static}
-        op = _fill(op_id, body, static, req)
-
-        def unknown_nodes(data: ClusterData) -> list[str]:
-            names = {n.name for n in data.nodes}
-            return [body[k] for k in ("target_node", "remote_node")
-                    if isinstance(body.get(k), str) and body[k] not in names]
-        self._known("instances", instance)
-        unknown = self.queue.read(unknown_nodes)
-        if unknown:
-            raise _bad(f"Node '{unknown[0]}' not known")  # type: ignore[index]
-        return str(self.queue.submit([op]))
+        return self._queue(op_id, body, {"instance_name": instance, **static}, req)
 
     def _node_op(self, op_id: str, node: str, req: Request, body: dict,
                  static: dict[str, Any]) -> str:
-        static = {"node_name": node, **static}
-        op = _fill(op_id, body, static, req)
-        self._known("nodes", node)
-        return str(self.queue.submit([op]))
+        return self._queue(op_id, body, {"node_name": node, **static}, req)
 
     def _create(self, req: Request) -> str:
         """rlib2's instance creation: body version 1 only, ``name`` and ``os`` renamed."""
@@ -389,8 +375,6 @@ class Resources:
     def _tag_route(self, kind: str, name: str | None) -> dict[str, Callable[[Request], Any]]:
         def change(op_id: str, req: Request) -> str:
             static = {"kind": kind, "name": name, "tags": req.query.get("tag", [])}
-            if name is not None:
-                self._known(_TAG_COLLECTIONS[kind], name)
             return self._queue(op_id, {}, static, req)
         return {"GET": lambda req: self._tags(kind, name),
                 "PUT": lambda req: change("OP_TAGS_SET", req),

@@ -28,6 +28,7 @@ from solver.evacuate import (
     record,
 )
 from solver.globaln1 import AllocRecreate, CapacityCheck
+from solver.loader import load_cluster
 from solver.moves import unmet
 from solver.nodeops import remove_pri
 from solver.opcodes import move_opcodes
@@ -566,6 +567,17 @@ def with_new_instances(data: ClusterData, req: Request, request_tags: list[str] 
                 extra.append(replace(data.instances[k], pnode=-1, snode=-1))
     unplaced = [replace(i, pnode=-1, snode=-1) for i in extra]
     return replace(data, instances=data.instances + unplaced), first, clones
+
+
+def run_request(data: ClusterData, req: Request) -> Answer:
+    """Answer ``req`` against ``data`` as hail does, for callers that hold the cluster.
+
+    hrapid's opcodes place and move instances with it in-process; the answer
+    is the one the hail command gives, with its default options, for the same
+    cluster and request.  ``data`` is left as it was.
+    """
+    full, first, clones = with_new_instances(data, req)
+    return Hail(load_cluster(full), HailOptions()).answer(req, first, clones)
 
 
 def _show_maybe(allowed: list[int] | None) -> str:

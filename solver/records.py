@@ -88,6 +88,11 @@ class Node:
     hypervisor: str | None = None
     drained: bool = False
     vm_capable: bool = True
+    # Ganeti's node flags as hrapid sets them through a node's role: its own
+    # "offline" (distinct from htools' ``offline``, which also covers drained
+    # and non-VM-capable nodes) and master candidacy.  No backend reads them.
+    role_offline: bool = False
+    master_candidate: bool = False
 
 
 @dataclass

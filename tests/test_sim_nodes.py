@@ -68,6 +68,13 @@ def test_shared_storage_goes_to_the_target_node() -> None:
     assert data.nodes[2].f_mem == 8192 - 1024 and data.nodes[2].f_dsk == 70000
 
 
+def test_shared_storage_goes_where_our_hail_relocates_it() -> None:
+    data = cluster()
+    lines = run(data, OP_ID="OP_INSTANCE_MIGRATE", instance_name="shared", iallocator="hail")
+    assert by_name(data, "shared").pnode in (1, 2)  # n3 is offline
+    assert lines[-1].startswith("* instance shared is now on n")
+
+
 def test_replace_secondary_moves_disks() -> None:
     data = cluster()
     run(data, OP_ID="OP_INSTANCE_REPLACE_DISKS", instance_name="web",
@@ -82,16 +89,19 @@ def test_replace_secondary_moves_disks() -> None:
     ({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "ghost"}, "Instance 'ghost' not known"),
     ({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "web", "target_node": "n2"},
      "Instances with disk template drbd cannot be migrated to arbitrary nodes (target n2)"),
+    ({"OP_ID": "OP_INSTANCE_FAILOVER", "instance_name": "shared"},
+     "No iallocator or node given and no cluster-wide default iallocator found; please "
+     "specify either an iallocator or a node, or set a cluster-wide default iallocator"),
     ({"OP_ID": "OP_INSTANCE_FAILOVER", "instance_name": "shared", "target_node": "n3"},
-     "Can't use offline or drained node n3"),
+     "Can't use drained node n3"),
     ({"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": "web",
       "mode": "replace_new_secondary", "remote_node": "n1"},
      "The specified node is already the secondary node of the instance"),
     ({"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": "local",
       "mode": "replace_new_secondary", "remote_node": "n1"},
      "Can only run replace disks for DRBD8-based instances, not plain"),
-    ({"OP_ID": "OP_NODE_EVACUATE", "node_name": "n1"},
-     "Opcode OP_NODE_EVACUATE is not supported by the simulated nodes"),
+    ({"OP_ID": "OP_NODE_POWERCYCLE", "node_name": "n1"},
+     "Opcode OP_NODE_POWERCYCLE is not supported by the simulated nodes"),
 ])
 def test_refusals(op: dict, message: str) -> None:
     data = cluster()

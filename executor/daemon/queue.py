@@ -16,15 +16,17 @@ twice.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from collections.abc import Callable
 
 from executor.daemon.store import Job, Store, Timestamp
-from executor.nodes.sim import Log, OpError, lock_names, run_opcode
+from executor.nodes.sim import Log, OpError, WithJobs, lock_names, run_opcode
 from solver.records import ClusterData
 
 FINAL = ("success", "error", "canceled")
+log = logging.getLogger("hrapid")
 RESTART_REASON = ("hrapid was restarted while this job was running; the outcome of the "
                   "running opcode is unknown, so it was not run again")
 
@@ -35,9 +37,9 @@ def now() -> Timestamp:
 
 
 def summary(op: dict) -> str:
-    """Ganeti's opcode summary: the name without ``OP_`` and the instance it acts on."""
+    """Ganeti's opcode summary: the name without ``OP_`` and the instance or node it acts on."""
     name = str(op.get("OP_ID", "")).removeprefix("OP_")
-    target = op.get("instance_name")
+    target = op.get("instance_name", op.get("node_name"))
     return f"{name}({target})" if target is not None else name
 
 
@@ -120,7 +122,7 @@ class JobQueue:
 
     def submit(self, ops: list[dict]) -> int:
         """Store a new job; ids and the order jobs start in follow submission order."""
-        with self.changed:
+        with self.changed:  # re-entrant: opcodes submit their follow-up jobs under it
             job = self.store.add_job(ops, now())
             self.jobs[job.id] = job
             self.changed.notify_all()
@@ -257,12 +259,26 @@ class JobQueue:
             with self.changed:
                 changed = copy.deepcopy(self.cluster)
                 try:
-                    run_opcode(changed, op, lambda text, i=index: self._log(job, i, text))
+                    result = run_opcode(changed, op,
+                                        lambda text, i=index: self._log(job, i, text))
                 except OpError as err:
                     self._fail_rest(job, err)
                     self._save(job)
                     return
+                except Exception as err:  # a bug: fail the job, keep the worker and the cluster
+                    log.exception("opcode %s of job %d failed", summary(op), job.id)
+                    self._fail_rest(job, OpError("OpExecError", f"Internal error: {err}"))
+                    self._save(job)
+                    return
+                if op.get("dry_run"):
+                    changed = self.cluster
+                    if isinstance(result, WithJobs):
+                        result = {**result.other, "jobs": []}
+                elif isinstance(result, WithJobs):
+                    ids = [self.submit(ops) for ops in result.jobs]
+                    result = {**result.other, "jobs": [[True, i] for i in ids]}
                 job.opstatus[index] = "success"
+                job.opresult[index] = result
                 self.cluster = changed
                 if index == len(job.ops) - 1:
                     job.status = "success"

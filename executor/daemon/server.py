@@ -41,6 +41,7 @@ from executor.nodes.plans import Context
 from executor.nodes.runner import LocalRunner, RecordingRunner, Runner, SshRunner
 from htools.backends.text import load_text
 from htools.errors import DataError
+from solver.jit import small_cluster, use_jit
 
 MAX_BODY = 1 << 20
 log = logging.getLogger("hrapid")
@@ -195,6 +196,8 @@ class Daemon:
         if cluster is None:
             raise StartupError(f"no cluster stored in {opts.state}; start once with "
                                "--init-from FILE")
+        # Our iallocator's kernels: compiled only when the cluster is big enough to pay.
+        use_jit(not small_cluster(len(cluster.nodes), len(cluster.instances)))
         self.queue = JobQueue(self.store, cluster, workers=opts.workers,
                               op_delay=opts.op_delay, nodes=nodes)
         settings = Settings(cluster_name=opts.cluster_name, hypervisor=opts.hypervisor)

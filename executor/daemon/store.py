@@ -4,7 +4,9 @@ Everything a restart needs lives in one database file in the state
 directory, written in WAL mode with full synchronisation, so a ``kill -9``
 loses at most the change being written.  The cluster is kept as Ganeti's text
 format (``htools.backends.text``): one writer and one parser for the whole
-project, and ``hbal -t`` can read a dump of the daemon's state.  A job's
+project, and ``hbal -t`` can read a dump of the daemon's state.  What that
+format cannot say (a node's role flags, an instance's several disks and its
+NICs) is kept beside it as JSON, written in the same transaction.  A job's
 status and the cluster change of its opcode are written in one transaction:
 after a crash an opcode either happened and says so, or neither.
 """
@@ -27,6 +29,10 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cluster (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cluster_extra (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    json TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -94,13 +100,30 @@ class Store:
     def load_cluster(self) -> ClusterData | None:
         with self.lock:
             row = self.db.execute("SELECT text FROM cluster WHERE id = 1").fetchone()
-        return None if row is None else parse_text(row[0])
+            extra = self.db.execute("SELECT json FROM cluster_extra WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        data = parse_text(row[0])
+        _apply_extra(data, json.loads(extra[0]) if extra else {})
+        return data
 
     def init_cluster(self, data: ClusterData) -> None:
         """Replace the stored cluster (``--init-from``); the job history is kept."""
         with self.lock:
-            self.db.execute("INSERT OR REPLACE INTO cluster (id, text) VALUES (1, ?)",
-                            (dump_text(data),))
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self._write_cluster(data)
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _write_cluster(self, data: ClusterData) -> None:
+        """Write the cluster and its extras (the caller holds the lock, in a transaction)."""
+        self.db.execute("INSERT OR REPLACE INTO cluster (id, text) VALUES (1, ?)",
+                        (dump_text(data),))
+        self.db.execute("INSERT OR REPLACE INTO cluster_extra (id, json) VALUES (1, ?)",
+                        (json.dumps(_extra(data)),))
 
     # --- jobs ------------------------------------------------------------------------
 
@@ -123,8 +146,7 @@ class Store:
                     f"UPDATE jobs SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?",
                     (*_row(job), job.id))
                 if cluster is not None:
-                    self.db.execute("UPDATE cluster SET text = ? WHERE id = 1",
-                                    (dump_text(cluster),))
+                    self._write_cluster(cluster)
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
@@ -135,6 +157,30 @@ class Store:
             rows = self.db.execute(
                 f"SELECT id, {', '.join(_COLUMNS)} FROM jobs ORDER BY id").fetchall()
         return [_job(row) for row in rows]
+
+
+_NODE_FLAGS = ("offline", "drained", "role_offline", "master_candidate")
+
+
+def _extra(data: ClusterData) -> dict[str, Any]:
+    """What the text format loses: node flags it folds into one, disk lists, NICs."""
+    nodes = {n.name: {f: getattr(n, f) for f in _NODE_FLAGS} for n in data.nodes
+             if n.drained or n.role_offline or n.master_candidate}
+    instances = {i.name: {"disks": i.disks, "nics": i.nics} for i in data.instances
+                 if len(i.disks) > 1 or i.nics}
+    return {"nodes": nodes, "instances": instances}
+
+
+def _apply_extra(data: ClusterData, extra: dict[str, Any]) -> None:
+    nodes = extra.get("nodes", {})
+    for node in data.nodes:
+        for flag, value in nodes.get(node.name, {}).items():
+            setattr(node, flag, value)
+    instances = extra.get("instances", {})
+    for inst in data.instances:
+        if inst.name in instances:
+            inst.disks = [(size, spindles) for size, spindles in instances[inst.name]["disks"]]
+            inst.nics = instances[inst.name]["nics"]
 
 
 def _row(job: Job) -> tuple:

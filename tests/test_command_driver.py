@@ -342,10 +342,19 @@ def test_unreadable_pvs_output_is_the_nodes_error() -> None:
         exclusive_create(1, "garbage\n")
 
 
-def test_create_with_an_iallocator_is_refused() -> None:
-    with pytest.raises(OpError, match="needs a known primary node"):
-        commands({"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "new",
-                  "disk_template": "plain", "iallocator": "hail", "disks": [{"size": 1}]})
+def test_create_with_an_iallocator_uses_the_nodes_it_chose(tmp_path: Path) -> None:
+    """Our hail picks the nodes in the simulation; the commands go to exactly those."""
+    create = {"OP_ID": "OP_INSTANCE_CREATE", "instance_name": "new", "mode": "create",
+              "disk_template": "drbd",
+              "iallocator": "hail", "disks": [{"size": 1024}], "beparams": {"maxmem": 512},
+              "nics": []}
+    queue, runner, job = run_job(tmp_path, create)
+    assert job.status == "success", job.opresult  # type: ignore[attr-defined]
+    new = next(i for i in queue.cluster.instances if i.name == "new")
+    names = [n.name for n in queue.cluster.nodes]
+    given = {k: v for k, v in create.items() if k != "iallocator"}
+    expected, _ = commands({**given, "pnode": names[new.pnode], "snode": names[new.snode]})
+    assert runner.calls == expected and expected
 
 
 def test_remove_running_drbd() -> None:
@@ -449,24 +458,19 @@ def test_other_parameter_changes_need_no_commands() -> None:
 
 # --- node opcodes and the rest -----------------------------------------------------------
 
-def test_node_migrate_migrates_its_drbd_instances() -> None:
-    data = cluster()
-    data.instances = [i for i in data.instances if i.name != "shared"]
-    calls, _ = commands({"OP_ID": "OP_NODE_MIGRATE", "node_name": "n0"}, data)
-    assert calls == commands({"OP_ID": "OP_INSTANCE_MIGRATE", "instance_name": "web"})[0]
-    with pytest.raises(OpError, match="shared is rbd"):
-        commands({"OP_ID": "OP_NODE_MIGRATE", "node_name": "n0"})
-
-
-def test_node_evacuate_replaces_the_secondaries_on_the_node() -> None:
-    calls, layout = commands({"OP_ID": "OP_NODE_EVACUATE", "node_name": "n0",
-                              "mode": "secondary-only", "remote_node": "n2"})
-    assert calls == commands({"OP_ID": "OP_INSTANCE_REPLACE_DISKS", "instance_name": "db",
-                              "mode": "replace_new_secondary", "remote_node": "n2"})[0]
-    assert layout.slots["db"][0].minors == {"n1": 1, "n2": 0}
-    with pytest.raises(OpError, match="evacuates only secondaries to a given node"):
-        commands({"OP_ID": "OP_NODE_EVACUATE", "node_name": "n0", "mode": "all",
-                  "iallocator": "hail"})
+def test_node_opcodes_leave_the_node_work_to_their_jobs(tmp_path: Path) -> None:
+    """Evacuating a node submits replace-disks jobs; only those touch the nodes."""
+    assert commands({"OP_ID": "OP_NODE_EVACUATE", "node_name": "n0",
+                     "mode": "secondary-only", "remote_node": "n2"})[0] == []
+    assert commands({"OP_ID": "OP_NODE_MIGRATE", "node_name": "n0"})[0] == []
+    queue, runner, job = run_job(tmp_path, {"OP_ID": "OP_NODE_EVACUATE", "node_name": "n0",
+                                            "mode": "secondary-only", "remote_node": "n2"})
+    assert job.status == "success"  # type: ignore[attr-defined]
+    (_, follow_up), = job.opresult[0]["jobs"]  # type: ignore[attr-defined]
+    assert queue.job(follow_up).status == "success"  # type: ignore[union-attr]
+    assert runner.calls == commands({"OP_ID": "OP_INSTANCE_REPLACE_DISKS",
+                                     "instance_name": "db", "mode": "replace_new_secondary",
+                                     "remote_node": "n2"})[0]
 
 
 def test_configuration_only_opcodes_run_nothing_and_unknown_ones_are_refused() -> None:
@@ -526,9 +530,11 @@ def run_job(tmp_path: Path, op: dict, script: Script | None = None
     try:
         job_id = queue.submit([op])
         deadline = time.monotonic() + 20
-        while (job := queue.job(job_id)) is not None and job.status not in ("success", "error"):
+        # the job and any it submitted
+        while any(j.status not in ("success", "error") for j in list(queue.jobs.values())):
             assert time.monotonic() < deadline
             time.sleep(0.01)
+        job = queue.job(job_id)
     finally:
         queue.stop()
     return queue, runner, job

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 
 from executor.nodes.driver import NodeDriver
-from executor.nodes.plans import Context, Layout, Slot, plan_opcode
+from executor.nodes.plans import Context, Layout, Slot, plan_opcode, with_chosen_nodes
 from executor.nodes.runner import NodeError
 from executor.nodes.sim import Log, OpError, run_opcode
 from solver.records import ClusterData
@@ -57,7 +57,9 @@ class NodeExecutor:
 
     def __call__(self, data: ClusterData, op: dict, log: Log) -> None:
         """Do ``op``'s node work on the cluster ``data`` (not changed); OpError if it fails."""
-        run_opcode(copy.deepcopy(data), op, lambda _text: None)
+        simulated = copy.deepcopy(data)
+        run_opcode(simulated, op, lambda _text: None)
+        op = with_chosen_nodes(op, simulated)
         with self.lock:
             steps, after = plan_opcode(data, self.layout, op, self.ctx)
             change = {name: after.slots.get(name)

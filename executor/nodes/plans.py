@@ -438,7 +438,7 @@ def _set_params(plan: _Plan, op: dict) -> None:
 
 
 def _new_instance(data: ClusterData, op: dict) -> Instance:
-    """The instance an OP_INSTANCE_CREATE describes (nodes given: no iallocator here)."""
+    """The instance an OP_INSTANCE_CREATE describes (its nodes named: see with_chosen_nodes)."""
     names = [node.name for node in data.nodes]
     pnode, snode = op.get("pnode"), op.get("snode")
     template = op.get("disk_template")
@@ -483,8 +483,10 @@ def _create(plan: _Plan, op: dict) -> None:
         plan.shutdown_disks()
 
 
-# Opcodes that change only the cluster's configuration, never a node
+# Opcodes that change only the cluster's configuration, never a node, and those that
+# only submit jobs (Ganeti's ResultWithJobs): the follow-up jobs do the node work
 CONFIG_ONLY = ("OP_TAGS_SET", "OP_TAGS_DEL", "OP_NODE_SET_PARAMS")
+SUBMITS_JOBS = ("OP_NODE_MIGRATE", "OP_NODE_EVACUATE", "OP_INSTANCE_MULTI_ALLOC")
 
 PLANS: dict[str, Callable[[_Plan, dict], None]] = {
     "OP_INSTANCE_MIGRATE": _migrate,
@@ -499,43 +501,6 @@ PLANS: dict[str, Callable[[_Plan, dict], None]] = {
 }
 
 
-def _node_migrate(data: ClusterData, op: dict) -> list[tuple[Instance, dict]]:
-    """Every instance whose primary is the node migrates to its DRBD secondary, in order.
-
-    Instances on shared storage would need an allocator to pick targets,
-    which the command driver does not have, so they are refused.
-    """
-    chosen = [inst for inst in data.instances if data.nodes[inst.pnode].name == op.get("node_name")]
-    for inst in chosen:
-        if inst.template != "drbd":
-            raise _prereq(f"The command driver can only migrate DRBD instances off a "
-                          f"node; {inst.name} is {inst.template}")
-    return [(inst, op) for inst in chosen]
-
-
-def _node_evacuate(data: ClusterData, op: dict) -> list[tuple[Instance, dict]]:
-    """Every DRBD instance with the node as secondary gets ``remote_node`` instead.
-
-    Ganeti allows a given node only for this mode (``secondary-only``); the
-    other modes need an allocator's choices, which the command driver lacks.
-    """
-    remote = op.get("remote_node")
-    if op.get("mode") != "secondary-only" or not isinstance(remote, str):
-        raise _prereq("The command driver evacuates only secondaries to a given node "
-                      "(mode secondary-only with remote_node)")
-    replace = {"mode": "replace_new_secondary", "remote_node": remote}
-    return [(inst, replace) for inst in data.instances
-            if inst.snode >= 0 and data.nodes[inst.snode].name == op.get("node_name")]
-
-
-# Node opcodes: the instance opcode plans they consist of, one instance after another
-NODE_PLANS: dict[str, tuple[Callable[[_Plan, dict], None],
-                            Callable[[ClusterData, dict], list[tuple[Instance, dict]]]]] = {
-    "OP_NODE_MIGRATE": (_migrate, _node_migrate),
-    "OP_NODE_EVACUATE": (_replace_disks, _node_evacuate),
-}
-
-
 def plan_opcode(data: ClusterData, layout: Layout, op: dict,
                 ctx: Context) -> tuple[list[Step], Layout]:
     """The steps ``op`` needs on the nodes of ``data`` and the DRBD layout after them.
@@ -546,23 +511,39 @@ def plan_opcode(data: ClusterData, layout: Layout, op: dict,
     ``layout`` is changed.
     """
     op_id = op.get("OP_ID", "")
-    if op_id in CONFIG_ONLY:
+    if op_id in CONFIG_ONLY or op_id in SUBMITS_JOBS:
         return [], layout
+    if op_id not in PLANS:
+        raise _prereq(f"Opcode {op_id} is not supported by the command driver")
     layout = copy.deepcopy(layout)
     layout.complete(data)
-    if op_id in NODE_PLANS:
-        planner, instances = NODE_PLANS[op_id]
-        work = [(copy.deepcopy(inst), inst_op) for inst, inst_op in instances(data, op)]
-    elif op_id in PLANS:
-        planner = PLANS[op_id]
-        inst = (_new_instance(data, op) if op_id == "OP_INSTANCE_CREATE"
-                else copy.deepcopy(_instance(data, op.get("instance_name"))))
-        work = [(inst, op)]
-    else:
-        raise _prereq(f"Opcode {op_id} is not supported by the command driver")
-    steps: list[Step] = []
-    for inst, inst_op in work:
-        plan = _Plan(data, layout, ctx, inst)
-        planner(plan, inst_op)
-        steps += plan.steps
-    return steps, layout
+    inst = (_new_instance(data, op) if op_id == "OP_INSTANCE_CREATE"
+            else copy.deepcopy(_instance(data, op.get("instance_name"))))
+    plan = _Plan(data, layout, ctx, inst)
+    PLANS[op_id](plan, op)
+    return plan.steps, layout
+
+
+def with_chosen_nodes(op: dict, after: ClusterData) -> dict:
+    """``op`` with the nodes its iallocator chose written in, from the cluster ``after`` it.
+
+    The simulation runs the iallocator (our hail) before any node is touched;
+    the plan then needs those nodes by name, as if the caller had given them.
+    """
+    if not op.get("iallocator"):
+        return op
+    inst = next((i for i in after.instances if i.name == op.get("instance_name")), None)
+    if inst is None:
+        return op
+    names = [node.name for node in after.nodes]
+    chosen = {k: v for k, v in op.items() if k != "iallocator"}
+    op_id = op.get("OP_ID")
+    if op_id == "OP_INSTANCE_CREATE":
+        chosen["pnode"] = names[inst.pnode]
+        if inst.snode >= 0:
+            chosen["snode"] = names[inst.snode]
+    elif op_id in ("OP_INSTANCE_MIGRATE", "OP_INSTANCE_FAILOVER") and inst.template != "drbd":
+        chosen["target_node"] = names[inst.pnode]
+    elif op_id in ("OP_INSTANCE_REPLACE_DISKS", "OP_INSTANCE_SET_PARAMS") and inst.snode >= 0:
+        chosen["remote_node"] = names[inst.snode]
+    return chosen

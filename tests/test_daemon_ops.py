@@ -76,8 +76,10 @@ class Ops:
         args = parse_qs(raw)
         args.update({key.replace("_", "-"): value if isinstance(value, list) else [str(value)]
                      for key, value in query.items()})
-        return self.resources.handle(Request(method, [p for p in where.split("/") if p],
-                                             args, body))
+        answer = self.resources.handle(Request(method, [p for p in where.split("/") if p],
+                                               args, body))
+        # collections come encoded (served as they are), the rest as JSON values
+        return json.loads(answer) if isinstance(answer, bytes) else answer
 
     def run(self, method: str, path: str, body: Any = None, **query: Any) -> Job:
         """A request that queues a job, and that job once it has ended."""

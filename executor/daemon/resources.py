@@ -33,6 +33,7 @@ Ganeti's body ``{"code", "message", "explain"}``.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -241,6 +242,9 @@ class Resources:
     def __init__(self, queue: JobQueue, settings: Settings) -> None:
         self.queue = queue
         self.settings = settings
+        # (kind, bulk, fields) -> (the cluster it was built from, its JSON); the queue
+        # replaces the cluster object on every change and never edits it in place
+        self._listings: dict[tuple, tuple[ClusterData, bytes]] = {}
 
     @staticmethod
     def needs_write(method: str, path: list[str]) -> bool:
@@ -394,14 +398,29 @@ class Resources:
 
     # --- cluster reads ---------------------------------------------------------------
 
-    def _listing(self, kind: str, req: Request) -> list:
+    def _listing(self, kind: str, req: Request) -> bytes:
+        """A collection as JSON, built once per cluster state and query.
+
+        Monitoring polls ``?bulk=1`` of a big cluster from many clients; each
+        answer is the same until a job changes the cluster, so it is encoded
+        once and served as bytes.
+        """
         bulk = _flag(req.query, "bulk")
         id_key, names, docs = _COLLECTIONS[kind]
+        key = (kind, bulk, tuple(req.query.get("fields", ())))
 
-        def build(data: ClusterData) -> list:
+        def build(data: ClusterData) -> bytes:
+            cached = self._listings.get(key)
+            if cached is not None and cached[0] is data:
+                return cached[1]
             if bulk:
-                return [_select(doc, req.query) for doc in docs(data, None)]
-            return [{id_key: name, "uri": f"/2/{kind}/{name}"} for name in sorted(names(data))]
+                listing = [_select(doc, req.query) for doc in docs(data, None)]
+            else:
+                listing = [{id_key: name, "uri": f"/2/{kind}/{name}"}
+                           for name in sorted(names(data))]
+            body = json.dumps(listing).encode()
+            self._listings[key] = (data, body)
+            return body
         return self.queue.read(build)  # type: ignore[return-value]
 
     def _item(self, kind: str, name: str, req: Request) -> dict:

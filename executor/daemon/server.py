@@ -117,7 +117,7 @@ def make_handler(resources: Resources,
                 log.exception("internal error on %s %s", method, self.path)
                 self._error(500)
                 return
-            self._send(200, json.dumps(answer).encode())
+            self._send(200, answer if isinstance(answer, bytes) else json.dumps(answer).encode())
 
     for method in ("GET", "PUT", "POST", "DELETE"):  # http.server's do_<METHOD> hooks
         setattr(Handler, f"do_{method}", lambda self, m=method: self._handle(m))
@@ -172,6 +172,13 @@ def _node_executor(opts: argparse.Namespace) -> NodeExecutor | None:
         raise StartupError(f"cannot read the DRBD layout {layout}: {err}") from None
 
 
+class _Server(ThreadingHTTPServer):
+    """A listen backlog for bursts of clients (the default of 5 resets connections)."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class Daemon:
     """The store, the queue and the HTTP server of one ``hrapid``."""
 
@@ -203,11 +210,10 @@ class Daemon:
         settings = Settings(cluster_name=opts.cluster_name, hypervisor=opts.hypervisor)
         handler = make_handler(Resources(self.queue, settings), users)
         try:
-            self.httpd = ThreadingHTTPServer((opts.bind, opts.port), handler)
+            self.httpd = _Server((opts.bind, opts.port), handler)
         except OSError as err:
             raise StartupError(f"cannot listen on {opts.bind}:{opts.port}: "
                                f"{err.strerror or err}") from None
-        self.httpd.daemon_threads = True
         if tls is not None:
             self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         host, port = self.httpd.server_address[:2]

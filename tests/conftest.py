@@ -8,12 +8,16 @@ arguments. `run_tool` is that single place.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib.util
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -138,3 +142,67 @@ def make_self_signed(directory: Path) -> tuple[Path, Path]:
                     "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     return cert, key
+
+
+# --- hrapid as an operator runs it -------------------------------------------------------
+
+GANETI_RAPI = Path("/usr/lib/python3/dist-packages/ganeti/rapi/client.py")
+SYSTEM_PYTHON = "/usr/bin/python3"
+requires_ganeti_rapi = pytest.mark.skipif(
+    not (GANETI_RAPI.exists() and Path(SYSTEM_PYTHON).exists()),
+    reason="Debian's python3-ganeti-rapi is not installed (apt-get install python3-ganeti-rapi)")
+
+
+class Daemon:
+    """A running hrapid: its process and URL."""
+
+    def __init__(self, proc: subprocess.Popen, url: str) -> None:
+        self.proc = proc
+        self.url = url
+
+
+def hrapid_env() -> dict[str, str]:
+    return {**os.environ, "LC_ALL": "C.UTF-8",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
+                                                        os.environ.get("PYTHONPATH")]))}
+
+
+def hrapid(*args: str) -> subprocess.CompletedProcess:
+    """Run hrapid to completion (start-up failures)."""
+    return subprocess.run([sys.executable, "-m", "executor.daemon.server", *args],
+                          env=hrapid_env(), capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+@contextmanager
+def daemon(state: Path, *args: str) -> Iterator[Daemon]:
+    """Start hrapid on a free port; stop it (SIGTERM) on exit unless a test killed it."""
+    proc = subprocess.Popen([sys.executable, "-m", "executor.daemon.server", "--state",
+                             str(state), "--port", "0", *args], env=hrapid_env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        match = re.search(r"serving (\S+)", line)
+        assert match, f"hrapid did not start: {line}{proc.stderr.read()}"
+        yield Daemon(proc, match.group(1))
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def users_file(tmp_path: Path) -> Path:
+    """A RAPI users file: ``reader`` (read only), ``ops``/secret ({HA1}) and ``admin`` write."""
+    ha1 = hashlib.md5(b"ops:Ganeti Remote API:secret").hexdigest()
+    path = tmp_path / "users"
+    path.write_text("# RAPI users\nreader plainpw\nops {HA1}" + ha1 + " write\n"
+                    "admin {cleartext}pw read,write\n")
+    return path

@@ -23,8 +23,16 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
-from conftest import REPO, make_self_signed, requires_openssl
-from test_hrapid import GANETI_RAPI, SYSTEM_PYTHON, _users_file, daemon, hbal
+from conftest import (
+    REPO,
+    SYSTEM_PYTHON,
+    daemon,
+    make_self_signed,
+    requires_ganeti_rapi,
+    requires_openssl,
+    users_file,
+)
+from test_hrapid import hbal
 
 from executor.daemon.queue import JobQueue
 from executor.daemon.resources import HttpError, Request, Resources, Settings
@@ -562,7 +570,7 @@ def test_writes_need_the_write_option(tmp_path: Path) -> None:
               ("POST", f"/2/nodes/{N2}/migrate", {}),
               ("PUT", "/2/tags?tag=a", None), ("DELETE", "/2/groups/group-01/tags?tag=a", None)]
     with daemon(tmp_path / "state", "--init-from", str(tmp_path / "cluster.data"),
-                "--users", str(_users_file(tmp_path))) as d:
+                "--users", str(users_file(tmp_path))) as d:
         refused = [requests.request(method, d.url + path, json=body, timeout=30,
                                     auth=("reader", "plainpw")).status_code
                    for method, path, body in writes]
@@ -574,8 +582,7 @@ def test_writes_need_the_write_option(tmp_path: Path) -> None:
     assert (anonymous, reads, jobs) == (401, ["regular", []], [])
 
 
-@pytest.mark.skipif(not (GANETI_RAPI.exists() and Path(SYSTEM_PYTHON).exists()),
-                    reason="Debian's python3-ganeti-rapi is not installed")
+@requires_ganeti_rapi
 @requires_openssl
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_ganeti_rapi_client_writes(tmp_path: Path) -> None:
@@ -630,7 +637,7 @@ print(json.dumps(out))
     (tmp_path / "cluster.data").write_text(CLUSTER)
     cert, key = make_self_signed(tmp_path)
     with daemon(tmp_path / "state", "--init-from", str(tmp_path / "cluster.data"),
-                "--users", str(_users_file(tmp_path)), "--tls-cert", str(cert),
+                "--users", str(users_file(tmp_path)), "--tls-cert", str(cert),
                 "--tls-key", str(key)) as d:
         host, port = d.url.removeprefix("https://").split(":")
         proc = subprocess.run([SYSTEM_PYTHON, "-c", script, host, port, "ops", "secret"],

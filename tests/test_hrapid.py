@@ -12,17 +12,12 @@ nothing.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,11 +25,18 @@ import requests
 from conftest import (
     GANETI_FIXTURES,
     REPO,
+    SYSTEM_PYTHON,
+    Daemon,
+    daemon,
+    hrapid,
+    hrapid_env,
     make_self_signed,
     requires_ganeti,
+    requires_ganeti_rapi,
     requires_openssl,
     requires_shared,
     run_tool,
+    users_file,
 )
 
 from executor.daemon.queue import RESTART_REASON
@@ -42,54 +44,7 @@ from executor.rapi_client import RapiClient, RapiError
 
 FIXTURE = REPO / "fixtures" / "data" / "small.data"
 GANETI_HBAL = Path("/usr/lib/ganeti/3.0/usr/bin/hbal")
-GANETI_RAPI = Path("/usr/lib/python3/dist-packages/ganeti/rapi/client.py")
-SYSTEM_PYTHON = "/usr/bin/python3"
 SCORE = re.compile(r"Cluster score improved from ([0-9.]+) to ([0-9.]+)")
-
-
-class Daemon:
-    """A running hrapid: its process and URL."""
-
-    def __init__(self, proc: subprocess.Popen, url: str) -> None:
-        self.proc = proc
-        self.url = url
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "LC_ALL": "C.UTF-8",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO),
-                                                        os.environ.get("PYTHONPATH")]))}
-
-
-def hrapid(*args: str) -> subprocess.CompletedProcess:
-    """Run hrapid to completion (start-up failures)."""
-    return subprocess.run([sys.executable, "-m", "executor.daemon.server", *args],
-                          env=_env(), capture_output=True, text=True, timeout=60, check=False)
-
-
-@contextmanager
-def daemon(state: Path, *args: str) -> Iterator[Daemon]:
-    """Start hrapid on a free port; stop it (SIGTERM) on exit unless a test killed it."""
-    proc = subprocess.Popen([sys.executable, "-m", "executor.daemon.server", "--state",
-                             str(state), "--port", "0", *args], env=_env(),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        match = re.search(r"serving (\S+)", line)
-        assert match, f"hrapid did not start: {line}{proc.stderr.read()}"
-        yield Daemon(proc, match.group(1))
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        assert proc.stderr is not None
-        proc.stderr.close()
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +72,7 @@ def test_hbal_m_prints_what_hbal_t_prints(tmp_path: Path) -> None:
 def test_ganeti_hbal_reads_the_daemon(tmp_path: Path) -> None:
     with daemon(tmp_path, "--init-from", str(FIXTURE)) as d:
         theirs = subprocess.run([str(GANETI_HBAL), "-m", d.url, "-C"], capture_output=True,
-                                text=True, timeout=300, env=_env(), check=False)
+                                text=True, timeout=300, env=hrapid_env(), check=False)
     assert (theirs.returncode, theirs.stdout, theirs.stderr) == hbal("-t", str(FIXTURE), "-C")
 
 
@@ -149,7 +104,7 @@ def test_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
         assert d.url.startswith("https://")
         served = hbal("-m", d.url)
         ganeti = (subprocess.run([str(GANETI_HBAL), "-m", d.url], capture_output=True,
-                                 text=True, timeout=300, env=_env(), check=False)
+                                 text=True, timeout=300, env=hrapid_env(), check=False)
                   if GANETI_HBAL.exists() else None)
     assert served == hbal("-t", str(FIXTURE))
     if ganeti is not None:
@@ -200,7 +155,7 @@ def execute(url: str) -> tuple[int, str, str]:
     assert "Solution length=0" in after[1] or "Nothing to do, exiting" in after[1]
     if GANETI_HBAL.exists():
         ganeti = subprocess.run([str(GANETI_HBAL), "-m", url], capture_output=True,
-                                text=True, timeout=300, env=_env(), check=False)
+                                text=True, timeout=300, env=hrapid_env(), check=False)
         assert ganeti.stdout == after[1]
     return after
 
@@ -383,18 +338,10 @@ def test_body_limits_and_type(served: Daemon) -> None:
     assert RapiClient(served.url).jobs() == []
 
 
-def _users_file(tmp_path: Path) -> Path:
-    ha1 = hashlib.md5(b"ops:Ganeti Remote API:secret").hexdigest()
-    path = tmp_path / "users"
-    path.write_text("# RAPI users\nreader plainpw\nops {HA1}" + ha1 + " write\n"
-                    "admin {cleartext}pw read,write\n")
-    return path
-
-
 def test_users_read_and_write(tmp_path: Path) -> None:
     migrate = "/2/instances/inst-0001.example.com/migrate"
     with daemon(tmp_path, "--init-from", str(FIXTURE), "--users",
-                str(_users_file(tmp_path))) as d:
+                str(users_file(tmp_path))) as d:
         anonymous_get = _raw(d.url, "GET", "/2/nodes")
         wrong = _raw(d.url, "GET", "/2/nodes", auth=("reader", "bad"))
         anonymous_put = _raw(d.url, "PUT", migrate, b"{}")
@@ -416,7 +363,7 @@ def test_users_read_and_write(tmp_path: Path) -> None:
 
 def test_executor_with_credentials_in_the_url(tmp_path: Path) -> None:
     with daemon(tmp_path, "--init-from", str(FIXTURE), "--users",
-                str(_users_file(tmp_path))) as d:
+                str(users_file(tmp_path))) as d:
         name = _movable(RapiClient(d.url))[0]["name"]
         reader = RapiClient(d.url.replace("http://", "http://reader:plainpw@"))
         with pytest.raises(RapiError) as refused:
@@ -463,8 +410,7 @@ def test_no_cluster_stored(tmp_path: Path) -> None:
 # --- Ganeti's own RAPI client ----------------------------------------------------------
 
 
-@pytest.mark.skipif(not (GANETI_RAPI.exists() and shutil.which(SYSTEM_PYTHON)),
-                    reason="Debian's python3-ganeti-rapi is not installed")
+@requires_ganeti_rapi
 @requires_openssl
 def test_ganeti_rapi_client(tmp_path: Path) -> None:
     """Ganeti's client (HTTPS only) reads, migrates, replaces a secondary, waits for jobs."""
@@ -490,7 +436,7 @@ print(json.dumps(out))
 """
     cert, key = make_self_signed(tmp_path)
     with daemon(tmp_path / "state", "--init-from", str(FIXTURE), "--users",
-                str(_users_file(tmp_path)), "--tls-cert", str(cert), "--tls-key",
+                str(users_file(tmp_path)), "--tls-cert", str(cert), "--tls-key",
                 str(key)) as d:
         host, port = d.url.removeprefix("https://").split(":")
         proc = subprocess.run([SYSTEM_PYTHON, "-c", script, host, port, "ops", "secret"],
@@ -505,7 +451,7 @@ print(json.dumps(out))
 def test_basic_header_without_password_separator(tmp_path: Path) -> None:
     header = "Basic " + base64.b64encode(b"nocolon").decode()
     with daemon(tmp_path, "--init-from", str(FIXTURE), "--users",
-                str(_users_file(tmp_path))) as d:
+                str(users_file(tmp_path))) as d:
         answer = requests.get(d.url + "/2/nodes", headers={"Authorization": header},
                               timeout=30)
     assert answer.status_code == 401

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from conftest import daemon, hrapid
 from test_command_driver import CLUSTER_TEXT, IP, commands
-from test_hrapid import daemon, hrapid
 
 from executor.nodes.commands import CommandDriver, KvmSettings
 from executor.nodes.driver import Vm

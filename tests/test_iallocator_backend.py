@@ -16,6 +16,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import GANETI_FIXTURES, GANETI_HAIL, requires_shared, run_tool
 
@@ -25,7 +26,9 @@ from htools.backends.iallocator import (
     _decode,
     _Fail,
     _Obj,
+    _parse_instance,
     _pretty,
+    _quick_instance,
     _TextJSON,
     _to_float,
     _to_int,
@@ -195,6 +198,44 @@ def test_numbers_round_half_even_and_wrap():
     assert [_to_int(v) for v in values] == [2, 2, 0, 100, 1, 1]
     assert _to_float(Decimal("-0.0")) == 0.0 and str(_to_float(Decimal("-0.0"))) == "0.0"
     assert _to_float(10 ** 400) == float("inf")
+
+
+def _instance_cases() -> list[tuple[str, Any, dict[str, int]]]:
+    """Every instance of Ganeti's requests and generated ones, plus odd but valid ones."""
+    from fixtures.generator import GenParams, generate
+    from fixtures.requests import VARIANTS, random_requests, request_json, vary
+
+    texts = [fixture_text(name) for name in FIXTURES]
+    for variant in VARIANTS:
+        cluster = vary(generate(GenParams(nodes=6, instances=30, locations=2), 3), variant,
+                       np.random.default_rng(3))
+        texts.append(request_json(cluster, random_requests(cluster, 3)[0]))
+    cases = []
+    for text in texts:
+        doc = _decode(text)
+        nodes = {name: i for i, (name, _) in enumerate(doc["nodes"].pairs)}
+        cases += [(name, value, nodes) for name, value in doc["instances"].pairs]
+    name, value, nodes = cases[0]
+    odd = [("admin_state", "offline"), ("admin_state", None), ("forthcoming", True),
+           ("forthcoming", "yes"), ("memory", Decimal("1024.0")), ("tags", [["a", "b"]]),
+           ("nodes", []), ("nodes", ["nowhere"]), ("disks", []), ("vcpus", True),
+           ("memory", 1 << 64), ("nics", [_decode('{"mode": "routed", "ip": "10.0.0.1"}')])]
+    for key, new in odd:
+        pairs = [(k, new if k == key else v) for k, v in value.pairs]
+        cases.append((name, _Obj(pairs if key in value else [*pairs, (key, new)]), nodes))
+    return cases
+
+
+def test_quick_instance_reader_agrees_with_the_exact_one():
+    """The shortcut for well-formed instances gives the exact reader's record, or passes."""
+    taken = 0
+    for name, value, nodes in _instance_cases():
+        quick = _quick_instance(name, value, nodes)
+        if quick is None:
+            continue
+        taken += 1
+        assert quick == _parse_instance(name, value, nodes)
+    assert taken > 100
 
 
 def test_strings_may_be_arrays_of_characters():

@@ -49,6 +49,7 @@ from htools.jsonread import to_str as _to_str
 from htools.jsonread import to_template as _to_template
 from solver.loader import common_suffix
 from solver.records import (
+    DISK_TEMPLATES,
     ClusterData,
     Group,
     Instance,
@@ -702,6 +703,67 @@ def _parse_instance(name: str, value: Any, node_index: dict[str, int]) -> Instan
     return instance
 
 
+_INT_RANGE = (-(1 << 63), 1 << 63)
+_NIC_KEYS = ("mac", "ip", "mode", "link", "bridge", "network")
+
+
+def _plain_int(value: Any) -> bool:
+    """A JSON integer that Text.JSON's Int reads unchanged (no rounding, no wrapping)."""
+    return type(value) is int and _INT_RANGE[0] <= value < _INT_RANGE[1]
+
+
+def _quick_instance(name: str, value: Any, node_index: dict[str, int]) -> Instance | None:
+    """``_parse_instance`` for the usual well-formed instance, without its error paths.
+
+    A request of a big cluster has thousands of instances; reading each
+    through the general converters costs more than deciding the answer.
+    Anything unusual (a missing key, a float, a character list, an unknown
+    node) returns None, and the exact reader then takes the instance, with
+    Ganeti's error where there is one.  Both give equal records.
+    """
+    if type(value) is not _Obj:
+        return None
+    t = value.table()
+    dsk, mem, vcpus, spindle_use = (t.get("disk_space_total"), t.get("memory"),
+                                    t.get("vcpus"), t.get("spindle_use"))
+    template, tags, disks, nics, nodes = (t.get("disk_template"), t.get("tags"),
+                                          t.get("disks"), t.get("nics"), t.get("nodes"))
+    if not (_plain_int(dsk) and _plain_int(mem) and _plain_int(vcpus)
+            and _plain_int(spindle_use) and type(template) is str
+            and template in DISK_TEMPLATES and type(tags) is list
+            and all(type(tag) is str for tag in tags) and type(disks) is list
+            and type(nics) is list and type(nodes) is list and nodes
+            and all(type(node) is str and node in node_index for node in nodes)):
+        return None
+    sizes = []
+    for disk in disks:
+        if type(disk) is not _Obj:
+            return None
+        size, spindles = disk.table().get("size"), disk.table().get("spindles")
+        if not _plain_int(size) or not (spindles is None or _plain_int(spindles)):
+            return None
+        sizes.append((size, spindles))
+    nic_list = []
+    for nic in nics:
+        if type(nic) is not _Obj:
+            return None
+        fields = {key: nic.table().get(key) for key in _NIC_KEYS}
+        if not all(v is None or type(v) is str for v in fields.values()) or \
+                (fields["mode"] is not None and fields["mode"] not in NIC_MODES):
+            return None
+        nic_list.append(fields)
+    state = t.get("admin_state", "up")
+    forthcoming = t.get("forthcoming", False)
+    if type(state) is not str or type(forthcoming) is not bool:
+        return None
+    return Instance(name=name, mem=mem, dsk=dsk, vcpus=vcpus,
+                    status=ADMIN_STATES.get(state, "running"), auto_balance=True,
+                    pnode=node_index[nodes[0]],
+                    snode=node_index[nodes[1]] if len(nodes) > 1 else -1,
+                    template=template, tags=list(tags), spindle_use=spindle_use,
+                    disks=sizes, forthcoming=forthcoming, nics=nic_list)
+
+
 def _name_index(names: list[str]) -> dict[str, int]:
     """Ganeti's name maps: the last of duplicate names wins."""
     return {name: index for index, name in enumerate(names)}
@@ -824,7 +886,8 @@ def _parse_document(text: str) -> IAllocInput:
     node_index = _name_index([name for name, _ in node_pairs])
 
     instance_pairs = _field(owner, document, "instances", _to_obj).pairs
-    instances = [_parse_instance(name, value, node_index) for name, value in instance_pairs]
+    instances = [_quick_instance(name, value, node_index)
+                 or _parse_instance(name, value, node_index) for name, value in instance_pairs]
     instance_index = _name_index([name for name, _ in instance_pairs])
 
     cluster_tags = _field(owner, document, "cluster_tags", _to_str_list)

@@ -129,6 +129,27 @@ def _print_fr_scores(ini: CStats, fin: CStats, reasons, excl: bool) -> None:
         print("  - %*s usage efficiency: %s%%" % (width, s, fmt_fixed(eff[s] * 100, 2, 5)))
 
 
+# Compiled kernels pay for numba's start-up (~0.7 s) above this many pair scores.
+JIT_WORK = 5000
+
+
+def _allocations_bound(data) -> int:
+    """How many instances of the policy's smallest spec the free memory or disk could hold.
+
+    Each allocation scores every node pair, and tiered allocation shrinks down
+    to that spec, so this times nodes squared bounds the work.  A cluster with
+    room for tens of instances answers faster in plain Python; one with room
+    for thousands (a fresh ``--simulate`` cluster, even of four nodes) needs
+    the compiled kernels.
+    """
+    smallest = [low for low, _ in data.ipolicy.minmax] or [data.ipolicy.std]
+    mem = min(max(spec.mem, 1) for spec in smallest)
+    dsk = min(max(spec.disk_size * max(spec.disk_count, 1), 1) for spec in smallest)
+    live = [n for n in data.nodes if not n.offline]
+    return min(sum(max(n.f_mem, 0) for n in live) // mem,
+               sum(max(n.f_dsk, 0) for n in live) // dsk)
+
+
 def main(argv: list[str] | None = None) -> None:
     run_program("hspace", run, argv)
 
@@ -142,9 +163,7 @@ def run(opts) -> None:
     if opts.sweep is not None:
         run_sweep(opts, data)
         return
-    # tiered allocation asks thousands of tryAlloc questions even on a few nodes:
-    # compiled kernels pay for numba's start-up on every cluster
-    use_jit(True)
+    use_jit(_allocations_bound(data) * len(data.nodes) ** 2 > JIT_WORK)
     from solver.capacity import (
         Filler,
         NoCandidates,

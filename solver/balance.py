@@ -342,12 +342,14 @@ def best_target(ctx: MoveCtx, it: InstTuple, nodes: np.ndarray, k: int, kind: in
     Scores are over ``nodes`` (``ctx`` counts their location exclusions) and
     a tie goes to the later target, as in evacuation's evacOneNodeOnly.  One
     ``_scan`` estimates every target; only the near-ties are rescored
-    exactly.  None when no target takes the move or an estimate is not
-    finite (a NaN breaks the fold's order): the caller then tries each
-    target in turn.  ``targets`` must not hold k's own nodes (``_scan`` skips
+    exactly.  None when no target takes the move, no node is online or an
+    estimate is not finite (a NaN breaks the fold's order): the caller then
+    tries each target in turn.  ``targets`` must not hold k's own nodes (``_scan`` skips
     them).
     """
     sums = group_sums(ctx.nd, nodes)
+    if sums.n_on == 0:
+        return None
     mirror = C.TEMPLATE_MIRROR[it.template[k]]
     if kind == REPLACE_SECONDARY and mirror == C.MIRROR_INTERNAL:
         inst_moves, disk_moves = False, True

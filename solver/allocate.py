@@ -478,7 +478,7 @@ class Allocator:
         self.inst = inst
         self.force = force
         self.capacity = capacity  # global N+1 predicate, None = no checks
-        self._policy_cache: dict[tuple[int, bool], int] = {}
+        self._class_policy: np.ndarray | None = None
         # only the chosen placement matters, not the success/failure counts
         self.winner_only = False
         # pair scores carried over from the previous multi-allocate entry
@@ -512,13 +512,16 @@ class Allocator:
             buf[C.LOC_SCORE] += loc_score + unmet(ctx, k, n)
         return C.OK, buf
 
+    def _policies(self, nodes: np.ndarray) -> np.ndarray:
+        """Policy compliance on each of ``nodes``, checked once per class of nodes."""
+        cls, classes = self.sim.policy_classes()
+        if self._class_policy is None:
+            self._class_policy = np.array([policy_failure(self.inst, pol, excl)
+                                           for pol, excl in classes], dtype=np.int64)
+        return self._class_policy[cls[np.asarray(nodes, dtype=np.int64)]]
+
     def _policy(self, n: int) -> int:
-        """Policy compliance on node n (cached: it depends on the policy and excl flag)."""
-        st = self.sim.state
-        key = (id(st.node_policy[n]), bool(st.node[C.EXCL, n]))
-        if key not in self._policy_cache:
-            self._policy_cache[key] = policy_failure(self.inst, st.node_policy[n], key[1])
-        return self._policy_cache[key]
+        return int(self._policies(np.array([n]))[0])
 
     def _singles(self, nodes: Sequence[int], scoring: np.ndarray):
         """Policy check on each of ``nodes``, and what adding k brings to those that pass.
@@ -531,7 +534,7 @@ class Allocator:
         st, k = self.sim.state, self.k
         ia = st.inst
         nodes = np.asarray(nodes, dtype=np.int64)
-        out_r = np.array([self._policy(int(n)) for n in nodes], dtype=np.int64)
+        out_r = self._policies(nodes)
         todo = out_r == C.OK
         cand = nodes[todo]
         excl = ia.excl_ids[ia.excl_ptr[k]:ia.excl_ptr[k + 1]]
@@ -668,7 +671,7 @@ class Allocator:
         if st.node_loc.shape[1] or not n_on:
             return self.pairs([(int(p), online[(online != p) & (g == grp[p])])
                                for p in prims], scoring)
-        pol = np.array([self._policy(int(p)) for p in prims], dtype=np.int64)
+        pol = self._policies(prims)
         failures: list[int] = np.repeat(pol[pol != C.OK], sizes[pol != C.OK]).tolist()
         prims, sizes = prims[pol == C.OK], sizes[pol == C.OK]
         excl = ia.excl_ids[ia.excl_ptr[k]:ia.excl_ptr[k + 1]]

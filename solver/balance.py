@@ -6,9 +6,8 @@ compared on Ganeti's exact bits, but computing them by full recomputation for
 every candidate costs O(nodes) each.  So a step runs in two phases:
 
 1. ``_scan`` evaluates every candidate (in parallel) in O(metrics) from running
-   per-metric sums (shifted by the current mean, which keeps the variance
-   estimate accurate) and returns a score estimate plus a rigorous error
-   bound for each;
+   per-metric sums (``solver.estimate``) and returns a score estimate plus
+   a rigorous error bound for each;
 2. every candidate whose lower bound is not above the smallest upper bound
    is rescored exactly (``exact_score``) in enumeration order, and the first
    exact minimum wins.
@@ -22,7 +21,8 @@ best candidate found (most promising first).  Skipped instances provably
 cannot win, so the step still picks Ganeti's exact winner.
 
 ``Balancer(exact_only=True)`` is the plain twin (exact score for every
-candidate) used by tests and for small clusters.
+candidate) used by tests and for small clusters.  ``best_target`` runs the
+same two phases for one instance's moves of one kind, for evacuation.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Moving existing instances off nodes: node-evacuate, relocate, change-group (§5.4-5.6).
 
 Each instance is handled in request order on the state the previous ones
-left.  Choices are scored by full recomputation over the target group's
-nodes and a tie goes to the later candidate, as in Ganeti's folds.
+left.  Choices are compared on full recomputations of the target group's
+score and a tie goes to the later candidate, as in Ganeti's folds; a
+single-target choice estimates every target first and recomputes only the
+near-ties (``solver.balance.best_target``).
 """
 
 from __future__ import annotations

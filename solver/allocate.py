@@ -20,6 +20,7 @@ import numpy as np
 
 from htools.fmt import fmt_fixed
 from solver import cluster as C
+from solver.estimate import fast_estimate, group_sums
 from solver.jit import njit, parallel_range, threads_for
 from solver.metrics import (
     AGG_MAP,
@@ -362,33 +363,70 @@ def feasibility(rows, peers, it, prims, cand, group, pairs, pol, out_ok, out_mod
                     out_modes[e, r] = True
 
 
+@njit(inline="always")
+def _primary_copy(rows, it, k, n, force, tag_reject, conflicts, loc, buf) -> int:
+    """addPriEx of k on a copy of node n's row in ``buf``, plus its tag and location changes."""
+    for f in range(rows.shape[1]):
+        buf[f] = rows[n, f]
+    r = add_pri(buf, it, k, force, tag_reject)
+    buf[C.CONFLICTS] += conflicts
+    buf[C.LOC_SCORE] += loc
+    return r
+
+
 @njit()
 def single_scores(nd, rows, it, k, nodes, scoring, force, tag_reject, conflicts, loc,
-                  base_map, map_add, with_score, out_r, out_score) -> None:
-    """addPriEx of k on each node (plus its tag/location bookkeeping) and the full score.
+                  base_map, map_add, exact, out_r, out_score) -> None:
+    """addPriEx of k on each node, and the full score where ``exact`` asks for it.
 
     ``conflicts``/``loc``/``map_add`` are the per-node changes of conflicting
     primaries, location score and location-exclusion value the add brings.
     """
-    nf = rows.shape[1]
-    buf = np.empty((1, nf))
+    buf = np.empty((1, rows.shape[1]))
     idx = np.empty(1, dtype=np.int64)
     work = np.empty((N_METRICS, scoring.shape[0]))
     online = np.empty(scoring.shape[0], dtype=np.bool_)
     detail = np.empty(N_METRICS)
     for j in range(nodes.shape[0]):
         n = nodes[j]
-        for f in range(nf):
-            buf[0, f] = rows[n, f]
-        r = add_pri(buf[0], it, k, force, tag_reject[j])
+        r = _primary_copy(rows, it, k, n, force, tag_reject[j], conflicts[j], loc[j], buf[0])
         out_r[j] = r
-        if r != C.OK or not with_score:
+        if r != C.OK or not exact[j]:
             continue
-        buf[0, C.CONFLICTS] += conflicts[j]
-        buf[0, C.LOC_SCORE] += loc[j]
         idx[0] = n
         out_score[j] = exact_score(nd, scoring, idx, buf, 1, base_map + map_add[j], work,
                                    online, detail)
+
+
+@njit()
+def single_estimates(rows, it, k, nodes, offline, pos, force, tag_reject, conflicts, loc,
+                     base_map, map_add, nvals, shift, s1, s2, sabs, n_on, out_r, out_lo,
+                     out_hi) -> None:
+    """``single_scores`` with bounds from the fast path's estimate instead of the score.
+
+    ``pos`` maps a node to its row of ``nvals`` (-1: not scored, so the add
+    leaves the score as it is); the sums are ``solver.estimate.group_sums``'.
+    A score that is not finite gets the bounds (-inf, inf).
+    """
+    buf = np.empty((1, rows.shape[1]))
+    mod_idx = np.empty(1, dtype=np.int64)
+    res = np.zeros(5)
+    v, vfix = np.empty((1, N_METRICS)), np.empty((1, N_METRICS))
+    var0, dvar, dsum = np.zeros(N_METRICS), np.empty(N_METRICS), np.empty(N_METRICS)
+    out = np.empty(2)
+    for j in range(nodes.shape[0]):
+        n = nodes[j]
+        r = _primary_copy(rows, it, k, n, force, tag_reject[j], conflicts[j], loc[j], buf[0])
+        out_r[j] = r
+        if r != C.OK:
+            continue
+        mod_idx[0] = n
+        res[0] = 1.0 if pos[n] >= 0 else 0.0
+        res[4] = map_add[j]
+        fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, var0, base_map, buf,
+                      mod_idx, res, v, out, 0, vfix, dvar, dsum)
+        out_lo[j] = out[0] - out[1]
+        out_hi[j] = out[0] + out[1] if out[1] < np.inf else np.inf
 
 
 @dataclass
@@ -441,7 +479,7 @@ class Allocator:
         self.inst = inst
         self.force = force
         self.capacity = capacity  # global N+1 predicate, None = no checks
-        self._policy_cache: dict[tuple[int, bool], int] = {}
+        self._class_policy: np.ndarray | None = None
         # only the chosen placement matters, not the success/failure counts
         self.winner_only = False
         # pair scores carried over from the previous multi-allocate entry
@@ -475,21 +513,29 @@ class Allocator:
             buf[C.LOC_SCORE] += loc_score + unmet(ctx, k, n)
         return C.OK, buf
 
-    def _policy(self, n: int) -> int:
-        """Policy compliance on node n (cached: it depends on the policy and excl flag)."""
-        st = self.sim.state
-        key = (id(st.node_policy[n]), bool(st.node[C.EXCL, n]))
-        if key not in self._policy_cache:
-            self._policy_cache[key] = policy_failure(self.inst, st.node_policy[n], key[1])
-        return self._policy_cache[key]
+    def _policies(self, nodes: np.ndarray) -> np.ndarray:
+        """Policy compliance on each of ``nodes``, checked once per class of nodes."""
+        cls, classes = self.sim.policy_classes()
+        if self._class_policy is None:
+            self._class_policy = np.array([policy_failure(self.inst, pol, excl)
+                                           for pol, excl in classes], dtype=np.int64)
+        return self._class_policy[cls[np.asarray(nodes, dtype=np.int64)]]
 
-    def _singles(self, nodes: Sequence[int], scoring: np.ndarray, with_score: bool):
-        """Policy check, addPri and (optionally) the score of k on each of ``nodes``."""
+    def _policy(self, n: int) -> int:
+        return int(self._policies(np.array([n]))[0])
+
+    def _singles(self, nodes: Sequence[int], scoring: np.ndarray):
+        """Policy check on each of ``nodes``, and what adding k brings to those that pass.
+
+        Returns the nodes, their policy results, the mask of those that pass,
+        and the per-candidate inputs of ``single_scores``/``single_estimates``
+        (candidates, tag rejection, conflicts, location score, base and added
+        location-exclusion value).
+        """
         st, k = self.sim.state, self.k
         ia = st.inst
         nodes = np.asarray(nodes, dtype=np.int64)
-        out_r = np.array([self._policy(int(n)) for n in nodes], dtype=np.int64)
-        out_s = np.zeros(len(nodes))
+        out_r = self._policies(nodes)
         todo = out_r == C.OK
         cand = nodes[todo]
         excl = ia.excl_ids[ia.excl_ptr[k]:ia.excl_ptr[k + 1]]
@@ -504,26 +550,61 @@ class Allocator:
         if len(excl) and st.node_loc.shape[1]:
             on = self._scoring_online(scoring)
             map_add = np.array([self._lex_gain(ctx, int(n), on) for n in cand])
+        inputs = (cand, rejected, extra, loc, map_value(ctx.lex_counts), map_add)
+        return nodes, out_r, todo, inputs
+
+    def _exact_singles(self, scoring: np.ndarray, inputs: tuple, exact: np.ndarray):
+        """``single_scores`` on the candidates: addPri results, and scores where ``exact``."""
+        cand = inputs[0]
         r = np.empty(len(cand), dtype=np.int64)
-        sc = np.zeros(len(cand))
-        single_scores(st.node, self.sim.rows, self.sim.it, k, cand, scoring, self.force,
-                      rejected, extra, loc, map_value(ctx.lex_counts), map_add, with_score,
-                      r, sc)
-        out_r[todo] = r
-        out_s[todo] = sc
-        return nodes, out_r, out_s
+        sc = np.full(len(cand), np.nan)
+        single_scores(self.sim.state.node, self.sim.rows, self.sim.it, self.k, cand, scoring,
+                      self.force, *inputs[1:], exact, r, sc)
+        return r, sc
 
     def acceptors(self, nodes: Sequence[int], scoring: np.ndarray) -> list[int]:
         """The nodes where the instance would be accepted as a new primary."""
-        nodes, r, _ = self._singles(nodes, scoring, False)
-        return [int(n) for n in nodes[r == C.OK]]
+        _, _, _, inputs = self._singles(nodes, scoring)
+        r, _ = self._exact_singles(scoring, inputs, np.zeros(len(inputs[0]), dtype=np.bool_))
+        return [int(n) for n in inputs[0][r == C.OK]]
 
     def single(self, nodes: Sequence[int], scoring: np.ndarray) -> AllocSolution:
-        """tryAlloc over single nodes, scored by full recomputation over ``scoring``."""
-        nodes, r, sc = self._singles(nodes, scoring, True)
+        """tryAlloc over single nodes, scored by full recomputation over ``scoring``.
+
+        A full score costs O(nodes), so every candidate is estimated first
+        (``single_estimates``) and only those that can tie the best are
+        scored exactly: the last minimum among them is tryAlloc's choice.
+        Only when the filter rejects it (or a score is not finite) does the
+        whole order matter, and then every candidate is scored.
+        """
+        st = self.sim.state
+        _, out_r, todo, inputs = self._singles(nodes, scoring)
+        cand = inputs[0]
+        sums = group_sums(st.node, scoring)
+        pos = np.full(st.n_nodes, -1, dtype=np.int64)
+        pos[scoring] = np.arange(len(scoring))
+        lo, hi = np.full(len(cand), -np.inf), np.full(len(cand), np.inf)
+        if sums.n_on:
+            r = np.empty(len(cand), dtype=np.int64)
+            single_estimates(self.sim.rows, self.sim.it, self.k, cand, st.node[C.OFFLINE],
+                             pos, self.force, *inputs[1:], *sums.estimate_args(), r, lo, hi)
+        else:  # no online node is scored: no estimates, the whole order decides
+            r, _ = self._exact_singles(scoring, inputs, np.zeros(len(cand), dtype=np.bool_))
+        out_r[todo] = r
+        failures = out_r[out_r != C.OK].tolist()
         ok = r == C.OK
-        good = nodes[ok]
-        return collapse(sc[ok], lambda i: (int(good[i]),), r[~ok].tolist(), self._good)
+        near = ok & (lo <= hi[ok].min(initial=np.inf))
+        if near.any() and (lo[near] > -np.inf).all():
+            sel = np.flatnonzero(near)
+            _, sc = self._exact_singles(scoring, inputs, near)
+            best = sc[sel].min()
+            w = int(cand[sel[np.flatnonzero(sc[sel] == best)[-1]]]) if np.isfinite(best) else -1
+            if w >= 0 and self._good((w,)):
+                return AllocSolution(failures=failures, allocs=int(ok.sum()), score=float(best),
+                                     nodes=(w,))
+        _, sc = self._exact_singles(scoring, inputs, ok)
+        good = cand[ok]
+        return collapse(sc[ok], lambda i: (int(good[i]),), failures, self._good)
 
     def pairs(self, pairs: Sequence[tuple[int, Sequence[int]]],
               scoring: np.ndarray) -> AllocSolution:
@@ -591,7 +672,7 @@ class Allocator:
         if st.node_loc.shape[1] or not n_on:
             return self.pairs([(int(p), online[(online != p) & (g == grp[p])])
                                for p in prims], scoring)
-        pol = np.array([self._policy(int(p)) for p in prims], dtype=np.int64)
+        pol = self._policies(prims)
         failures: list[int] = np.repeat(pol[pol != C.OK], sizes[pol != C.OK]).tolist()
         prims, sizes = prims[pol == C.OK], sizes[pol == C.OK]
         excl = ia.excl_ids[ia.excl_ptr[k]:ia.excl_ptr[k + 1]]

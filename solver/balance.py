@@ -6,9 +6,8 @@ compared on Ganeti's exact bits, but computing them by full recomputation for
 every candidate costs O(nodes) each.  So a step runs in two phases:
 
 1. ``_scan`` evaluates every candidate (in parallel) in O(metrics) from running
-   per-metric sums (shifted by the current mean, which keeps the variance
-   estimate accurate) and returns a score estimate plus a rigorous error
-   bound for each;
+   per-metric sums (``solver.estimate``) and returns a score estimate plus
+   a rigorous error bound for each;
 2. every candidate whose lower bound is not above the smallest upper bound
    is rescored exactly (``exact_score``) in enumeration order, and the first
    exact minimum wins.
@@ -22,23 +21,23 @@ best candidate found (most promising first).  Skipped instances provably
 cannot win, so the step still picks Ganeti's exact winner.
 
 ``Balancer(exact_only=True)`` is the plain twin (exact score for every
-candidate) used by tests and for small clusters.
+candidate) used by tests and for small clusters.  ``best_target`` runs the
+same two phases for one instance's moves of one kind, for evacuation.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from solver import cluster as C
 from solver.bounds import InstanceBounds
+from solver.estimate import fast_estimate, group_sums
 from solver.jit import jit_enabled, njit, num_threads, parallel_range, threads_for
 from solver.metrics import (
     AGGREGATION,
     N_METRICS,
-    WEIGHTS,
     exact_score,
     location_exclusion_counts,
     map_value,
@@ -189,119 +188,6 @@ def _exact_candidate(ctx, it, nodes, k, kind, t, force, base_map, buf, mod_idx, 
 
 # ---- fast path ---------------------------------------------------------------
 
-@njit()
-def _base_stats(nd, nodes, shift, s1, s2, sabs, nvals):
-    """Per-metric sums over the scored nodes, shifted by ``shift``.
-
-    s1/s2: Σ(x−c), Σ(x−c)² over online nodes for std-dev metrics, plain sums
-    for sum metrics (online or offline per the metric); sabs: Σ|x| (error
-    scale).  Returns the number of online nodes.
-    """
-    col = np.empty(nd.shape[0])
-    v = np.empty(N_METRICS)
-    n_on = 0
-    for j in range(nodes.shape[0]):
-        n = nodes[j]
-        if nd[C.OFFLINE, n] == 0.0:
-            n_on += 1
-    for i in range(N_METRICS):
-        s1[i] = 0.0
-        s2[i] = 0.0
-        sabs[i] = 0.0
-    for j in range(nodes.shape[0]):
-        n = nodes[j]
-        for f in range(nd.shape[0]):
-            col[f] = nd[f, n]
-        node_values(col, v)
-        nvals[j, :] = v
-        on = col[C.OFFLINE] == 0.0
-        for i in range(N_METRICS):
-            agg = AGGREGATION[i]
-            if agg == 0 and on:
-                d = v[i] - shift[i]
-                s1[i] += d
-                s2[i] += d * d
-                sabs[i] += abs(v[i])
-            elif (agg == 1 and on) or (agg == 2 and not on):
-                s1[i] += v[i]
-                sabs[i] += abs(v[i])
-    return n_on
-
-
-@njit(inline="always")
-def _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, var0, base_map, buf,
-                   mod_idx, res, v, out, known, vfix, dvar, dsum):
-    """Estimate and error bound of one simulated candidate (buffers filled).
-
-    Slots whose bit is set in ``known`` take their values from ``vfix``.
-    ``out[0]`` gets the estimate, ``out[1]`` the bound; a candidate whose
-    components are not finite gets (-inf, inf) so that only the exact path
-    judges it.  For the std-dev metrics ``dvar`` gets the candidate's change
-    of the variance (against ``var0``) and ``dsum`` its change of the sum of
-    node values: with the candidate's nodes untouched, these two numbers are
-    all a later step needs to bound how its score moves (``solver.bounds``).
-    """
-    eps = 2.220446049250313e-16
-    nmod = int(res[0])
-    for m in range(nmod):
-        if not (known >> m) & 1:
-            node_values(buf[m], v[m])
-    total = 0.0
-    bound = 0.0
-    for i in range(N_METRICS):
-        agg = AGGREGATION[i]
-        if agg == 3:
-            total += WEIGHTS[i] * (base_map + res[4])
-            continue
-        a = s1[i]
-        b2 = s2[i]
-        sa = sabs[i]
-        c = shift[i]
-        ds = 0.0
-        for m in range(nmod):
-            n = mod_idx[m]
-            on = offline[n] == 0.0
-            x = nvals[pos[n], i]
-            y = vfix[m, i] if (known >> m) & 1 else v[m, i]
-            if agg == 0:
-                if on:
-                    dx = x - c
-                    dy = y - c
-                    a += dy - dx
-                    b2 += dy * dy - dx * dx
-                    ds += y - x
-                    sa += abs(y) + abs(x)
-            elif (agg == 1) == on:
-                a += y - x
-                sa += abs(y) + abs(x)
-        if agg == 0:
-            mean_d = a / n_on
-            var = b2 / n_on - mean_d * mean_d
-            # rounding of the sums (ours and the exact path's): n_on+16 terms
-            scale = sa / n_on + abs(c)
-            dv = (8.0 * (n_on + 16)) * eps * (scale * scale + abs(b2) / n_on)
-            val = math.sqrt(max(var, 0.0))
-            dvar[i] = var - var0[i]
-            dsum[i] = ds
-            # sqrt(var+dv) - sqrt(var-dv) <= 1.2 dv / sqrt(var) once var >= 4 dv;
-            # below that, sqrt(5 dv) bounds it (one sqrt either way)
-            if var >= 4.0 * dv and val > 0.0:
-                spread = 1.2 * dv / val
-            else:
-                spread = math.sqrt(5.0 * dv)
-            bound += WEIGHTS[i] * (spread + 4 * eps * val)
-        else:
-            val = a
-            bound += WEIGHTS[i] * (8.0 * (n_on + 16)) * eps * (sa + 1.0)
-        total += WEIGHTS[i] * val
-    if not math.isfinite(total) or not math.isfinite(bound):
-        out[0] = -np.inf
-        out[1] = np.inf
-    else:
-        out[0] = total
-        out[1] = bound + 64 * eps * abs(total) + 1e-12
-
-
 @njit(parallel=True)
 def _scan(ctx, it, cands, cpos, targets, tslot, n_slots, is_target, inst_moves, disk_moves,
           restricted, force, with_failover, mig_free, pos, nvals, shift, s1, s2, sabs, n_on,
@@ -388,9 +274,9 @@ def _scan(ctx, it, cands, cpos, targets, tslot, n_slots, is_target, inst_moves, 
                         r = try_move(ctx, it, k, kind, t, force, buf, mod_idx, res)
                     if r != C.OK:
                         continue
-                    _fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, var0,
-                                   base_map, buf, mod_idx, res, v, out, known, vfix, dvar,
-                                   dsum)
+                    fast_estimate(offline, pos, nvals, shift, s1, s2, sabs, n_on, var0,
+                                  base_map, buf, mod_idx, res, v, out, known, vfix, dvar,
+                                  dsum)
                     hi = out[0] + out[1]
                     lo = out[0] - out[1]
                     lo_min = min(lo_min, lo)
@@ -420,11 +306,13 @@ def _scan(ctx, it, cands, cpos, targets, tslot, n_slots, is_target, inst_moves, 
 
 @njit()
 def _select_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, cand_lo, n_cand, limit, force,
-                  ini_score, base_map):
-    """Rescore exactly the candidates that could be the minimum; first minimum wins.
+                  ini_score, base_map, last):
+    """Rescore exactly the candidates that could be the minimum below ``ini_score``.
 
-    The candidates must be in enumeration order.  With every lower bound at
-    -inf this is the plain twin: exact score for every candidate.
+    The first minimum wins (hbal), or with ``last`` the last one (evacuation,
+    whose folds keep the later of equals).  The candidates must be in
+    enumeration order.  With every lower bound at -inf this is the plain
+    twin: exact score for every candidate.
     """
     buf = np.empty((4, ctx.nd.shape[0]))
     mod_idx = np.empty(4, dtype=np.int64)
@@ -441,10 +329,55 @@ def _select_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, cand_lo, n_cand, li
         n_exact += 1
         sc = _exact_candidate(ctx, it, nodes, cand_k[c], cand_kind[c], cand_t[c], force,
                               base_map, buf, mod_idx, res, work, online, detail)
-        if sc < best:
+        if sc < best or (last and sc == best):
             best = sc
             best_c = c
     return best_c, best, n_exact
+
+
+def best_target(ctx: MoveCtx, it: InstTuple, nodes: np.ndarray, k: int, kind: int,
+                targets: np.ndarray, force: bool, mig_free: bool) -> tuple[int, float] | None:
+    """The target of k's ``kind`` move (ReplaceSecondary or FailoverToAny) scoring best.
+
+    Scores are over ``nodes`` (``ctx`` counts their location exclusions) and
+    a tie goes to the later target, as in evacuation's evacOneNodeOnly.  One
+    ``_scan`` estimates every target; only the near-ties are rescored
+    exactly.  None when no target takes the move, no node is online or an
+    estimate is not finite (a NaN breaks the fold's order): the caller then
+    tries each target in turn.  ``targets`` must not hold k's own nodes (``_scan`` skips
+    them).
+    """
+    sums = group_sums(ctx.nd, nodes)
+    if sums.n_on == 0:
+        return None
+    mirror = C.TEMPLATE_MIRROR[it.template[k]]
+    if kind == REPLACE_SECONDARY and mirror == C.MIRROR_INTERNAL:
+        inst_moves, disk_moves = False, True
+    elif kind == FAILOVER_TO_ANY and mirror == C.MIRROR_EXTERNAL:
+        inst_moves, disk_moves = True, False
+    else:
+        raise ValueError("no single-target scan for move kind %d of this template" % kind)
+    pos = np.full(ctx.nd.shape[1], -1, dtype=np.int64)
+    pos[nodes] = np.arange(len(nodes))
+    n_t = len(targets)
+    keep = (np.empty(n_t, dtype=np.int64), np.empty(n_t, dtype=np.int64),
+            np.empty(n_t, dtype=np.int64), np.empty(n_t, dtype=np.int64), np.empty(n_t))
+    keep_cnt, chunk_hi = np.zeros(1, dtype=np.int64), np.empty(1)
+    stats = (np.empty(1), np.empty(1), *(np.empty((1, N_METRICS)) for _ in range(3)))
+    base_map = map_value(ctx.lex_counts)
+    with threads_for(n_t):
+        _scan(ctx, it, np.array([k], dtype=np.int64), np.zeros(1, dtype=np.int64), targets,
+              np.arange(n_t, dtype=np.int64), n_t, np.zeros(ctx.nd.shape[1], dtype=np.bool_),
+              inst_moves, disk_moves, False, force, False, mig_free, pos, sums.nvals,
+              sums.shift, sums.s1, sums.s2, sums.sabs, sums.n_on, base_map, np.inf, 1, *keep,
+              keep_cnt, chunk_hi, *stats)
+    n = int(keep_cnt[0])
+    cand_k, cand_kind, cand_t, _, cand_lo = (a[:n] for a in keep)
+    if n == 0 or cand_lo.min() == -np.inf:
+        return None
+    best_c, best, _ = _select_exact(ctx, it, nodes, cand_k, cand_kind, cand_t, cand_lo, n,
+                                    float(chunk_hi[0]), force, np.inf, base_map, True)
+    return None if best_c < 0 else (int(cand_t[best_c]), float(best))
 
 
 # ---- orchestration -----------------------------------------------------------
@@ -516,7 +449,7 @@ class Balancer:
                            o.disk_moves, o.restricted_migration, ck, ckind, ct)
             best_c, best, _ = _select_exact(ctx, self.it, self.nodes, ck, ckind, ct,
                                             np.full(n, -np.inf), n, np.inf, force,
-                                            cur_score, base_map)
+                                            cur_score, base_map, False)
             self.exact_evals += n
         else:
             found = self._fast_step(ctx, cands, targets, is_target, cur_score, base_map)
@@ -533,18 +466,11 @@ class Balancer:
 
     def _fast_step(self, ctx, cands, targets, is_target, cur_score, base_map):
         st = self.state
-        shift = np.zeros(N_METRICS)
-        s1, s2, sabs = np.zeros(N_METRICS), np.zeros(N_METRICS), np.zeros(N_METRICS)
-        nvals = np.empty((len(self.nodes), N_METRICS))
-        n_on = _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
-        if n_on == 0:
+        g = group_sums(st.node, self.nodes)
+        if g.n_on == 0:
             return None
-        # shift by the mean of the online values, then sum again
-        on = st.node[C.OFFLINE, self.nodes] == 0.0
-        shift = np.where(AGGREGATION == 0, nvals[on].mean(axis=0), 0.0)
-        _base_stats(st.node, self.nodes, shift, s1, s2, sabs, nvals)
-        sums = (shift, s1, s2, sabs, nvals, n_on, base_map, cur_score)
-        var, total = nvals[on].var(axis=0), nvals[on].sum(axis=0)
+        sums = (g.shift, g.s1, g.s2, g.sabs, g.nvals, g.n_on, base_map, cur_score)
+        var, total = g.var, g.total
 
         bounds = self.bounds
         ia = st.inst
@@ -556,7 +482,7 @@ class Balancer:
             clean &= ~touched[ia.pnode[cands]] & ~((snode >= 0) & touched[snode])
             if self._lex_changed:
                 clean &= ia.excl_ptr[cands + 1] == ia.excl_ptr[cands]
-            bounds.advance(cands[clean], self._last_var, var, total - self._last_total, n_on)
+            bounds.advance(cands[clean], self._last_var, var, total - self._last_total, g.n_on)
             t_sel = np.flatnonzero(touched[targets])
         else:
             t_sel = np.zeros(0, dtype=np.int64)
@@ -604,7 +530,7 @@ class Balancer:
         _, first = np.unique(k_key, return_index=True)  # sorted by key, duplicates dropped
         best_c, best, n_exact = _select_exact(
             ctx, self.it, self.nodes, k_k[first], k_kind[first], k_t[first], k_lo[first],
-            len(first), limit, self.opts.ignore_soft_errors, cur_score, base_map)
+            len(first), limit, self.opts.ignore_soft_errors, cur_score, base_map, False)
         self.exact_evals += n_exact
         return k_k[first], k_kind[first], k_t[first], best_c, best
 

@@ -1,8 +1,10 @@
 """Moving existing instances off nodes: node-evacuate, relocate, change-group (§5.4-5.6).
 
 Each instance is handled in request order on the state the previous ones
-left.  Choices are scored by full recomputation over the target group's
-nodes and a tie goes to the later candidate, as in Ganeti's folds.
+left.  Choices are compared on full recomputations of the target group's
+score and a tie goes to the later candidate, as in Ganeti's folds; a
+single-target choice estimates every target first and recomputes only the
+near-ties (``solver.balance.best_target``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from solver import cluster as C
+from solver.balance import best_target
 from solver.metrics import N_METRICS, exact_score, location_exclusion_counts, map_value
 from solver.moves import FAILOVER, FAILOVER_TO_ANY, REPLACE_SECONDARY
 from solver.simulate import Simulator
@@ -57,7 +60,26 @@ class Evacuator:
                            np.zeros((1, st.node.shape[0])), 0, mv, work, online, detail)
 
     def one_node(self, k: int, kind: int, gdx: int, avail: Sequence[int]):
-        """evacOneNodeOnly: best single target for ReplaceSecondary / FailoverToAny."""
+        """evacOneNodeOnly: best single target for ReplaceSecondary / FailoverToAny.
+
+        ``best_target`` estimates every target at once and rescores only the
+        near-ties; when it cannot decide (no target takes the move, so the
+        failures make the message, or a score is not finite) each target is
+        tried and scored in turn, as Ganeti does.
+        """
+        st = self.sim.state
+        targets = np.asarray(avail, dtype=np.int64)
+        own = (st.inst.pnode[k], st.inst.snode[k])
+        if not np.isin(targets, own).any():
+            nodes = group_nodes(st, gdx)
+            found = best_target(self.sim.ctx(nodes), self.sim.it, nodes, k, kind, targets,
+                                self.force, bool(st.mig_ok.all()))
+            if found is not None:
+                return [self._move(k, kind, found[0], None)]
+        return [self._move(k, kind, self.each_target(k, kind, gdx, targets), None)]
+
+    def each_target(self, k: int, kind: int, gdx: int, avail: Sequence[int]) -> int:
+        """evacOneNodeOnly's fold: apply the move to each target and score the group."""
         best = None
         msg = ""
         for t in avail:
@@ -74,7 +96,7 @@ class Evacuator:
                 best = (score, int(t))
         if best is None:
             raise EvacError("Can't find any good node: " + msg)
-        return [self._move(k, kind, best[1], None)]
+        return best[1]
 
     def _move(self, k: int, kind: int, t: int, what: str | None):
         r, buf, mod_idx, res = self.sim.try_move(k, kind, t, self.force)

@@ -19,6 +19,7 @@ from solver import cluster as C
 from solver.metrics import location_exclusion_counts
 from solver.moves import FAILOVER_TO_ANY, Move, MoveCtx, peer_tops, try_move
 from solver.nodeops import InstTuple, inst_tuple
+from solver.records import IPolicy
 
 _INST_FIELDS = ("pnode", "snode", "loc_score", "pstamp", "sstamp")
 
@@ -41,6 +42,7 @@ class Simulator:
         self._journal: list[tuple] | None = None
         self._lex_nodes: np.ndarray | None = None
         self._lex: np.ndarray | None = None
+        self._policy_classes: tuple[np.ndarray, list[tuple[IPolicy, bool]]] | None = None
 
     # ---- reading ------------------------------------------------------------
     def ctx(self, lex_nodes: np.ndarray | None = None) -> MoveCtx:
@@ -62,6 +64,28 @@ class Simulator:
         r = try_move(self.ctx(lex_nodes), self.it, k, kind, t,
                      self.force if force is None else force, buf, mod_idx, res)
         return r, buf, mod_idx, res
+
+    def policy_classes(self) -> tuple[np.ndarray, list[tuple[IPolicy, bool]]]:
+        """Each node's class of (instance policy, exclusive storage), and the classes.
+
+        A policy check looks at nothing else of a node, and neither changes
+        while moves and allocations are simulated: allocation checks each
+        class once instead of each node.
+        """
+        if self._policy_classes is None:
+            st = self.state
+            index: dict[tuple[int, bool], int] = {}
+            classes: list[tuple[IPolicy, bool]] = []
+            cls = np.empty(st.n_nodes, dtype=np.int64)
+            for n, (pol, excl) in enumerate(zip(st.node_policy, st.node[C.EXCL] != 0.0,
+                                                strict=True)):
+                key = (id(pol), bool(excl))
+                if key not in index:
+                    index[key] = len(classes)
+                    classes.append((pol, bool(excl)))
+                cls[n] = index[key]
+            self._policy_classes = (cls, classes)
+        return self._policy_classes
 
     # ---- writing ------------------------------------------------------------
     @contextmanager

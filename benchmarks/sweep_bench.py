@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", type=int, default=10_000)
     ap.add_argument("--sample", type=int, default=200, help="scenarios actually run (0: all)")
     ap.add_argument("--ray", default="local", help="Ray address ('local' starts one)")
+    ap.add_argument("--only", choices=("in-process", "ray"),
+                    help="run one of the two (the table then compares nothing)")
+    ap.add_argument("--save", metavar="FILE.csv",
+                    help="write the sweep's table, to compare with a run made elsewhere")
     a = ap.parse_args(argv)
     planner = base_cluster(a.nodes)
     grid = scenarios(planner, a.scenarios)
@@ -65,22 +69,28 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(grid)} scenarios", file=sys.stderr, flush=True)
     timings = []
     tables = []
-    for where in ("in-process", f"Ray ({a.ray})"):
+    places = ["in-process", f"Ray ({a.ray})"]
+    if a.only is not None:
+        places = places[:1] if a.only == "in-process" else places[1:]
+    for where in places:
         start = time.perf_counter()
         tables.append(sweep(planner, run, ray=None if where == "in-process" else a.ray))
         timings.append((where, time.perf_counter() - start))
         print(f"{where}: {timings[-1][1]:.1f} s", file=sys.stderr, flush=True)
-    same = tables[0].equals(tables[1])
+    same = len(tables) == 1 or tables[0].equals(tables[1])
     print(f"capacity sweep on --simulate=p,{a.nodes},2T,256G,32 (drbd, "
           f"{planner.base.n_instances} instances placed), {len(run)} of {len(grid)} grid "
           "scenarios run\n")
     print(f"| where | scenarios run | seconds | per scenario | projected for {len(grid)} "
           "| same table |")
     print("|---|---|---|---|---|---|")
+    verdict = ("yes" if same else "NO") if len(tables) == 2 else "-"
     for where, secs in timings:
         per = secs / len(run)
         print(f"| {where} | {len(run)} | {secs:.1f} | {per:.2f} s | {per * len(grid) / 60:.0f} "
-              f"min | {'yes' if same else 'NO'} |")
+              f"min | {verdict} |")
+    if a.save is not None:
+        tables[-1].to_csv(a.save, index=False)
     return 0 if same else 1
 
 

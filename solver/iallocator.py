@@ -117,7 +117,11 @@ class Hail:
         allocator = Allocator(self.sim, k, inst, self.opts.force if force is None else force,
                               None)
         allocator.capacity = self._capacity(scope, allocator)
-        allocator.winner_only = self._winner_only
+        # an unallocable group's solution is never taken, only printed when the request
+        # fails, counts and all: those need the full tryAlloc
+        unallocable = any(st.data.groups[int(g)].alloc_policy == "unallocable"
+                          for g in np.unique(st.node[C.GROUP, cand_nodes]))
+        allocator.winner_only = self._winner_only and not unallocable
         if self._pair_caches is not None:
             allocator.pair_cache = self._pair_caches.setdefault(
                 (online.tobytes(), scope.tobytes()), PairCache())

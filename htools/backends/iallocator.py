@@ -739,7 +739,8 @@ def _quick_instance(name: str, value: Any, node_index: dict[str, int]) -> Instan
     for disk in disks:
         if type(disk) is not _Obj:
             return None
-        size, spindles = disk.table().get("size"), disk.table().get("spindles")
+        fields = disk.table()
+        size, spindles = fields.get("size"), fields.get("spindles")
         if not _plain_int(size) or not (spindles is None or _plain_int(spindles)):
             return None
         sizes.append((size, spindles))
@@ -747,7 +748,8 @@ def _quick_instance(name: str, value: Any, node_index: dict[str, int]) -> Instan
     for nic in nics:
         if type(nic) is not _Obj:
             return None
-        fields = {key: nic.table().get(key) for key in _NIC_KEYS}
+        table = nic.table()
+        fields = {key: table.get(key) for key in _NIC_KEYS}
         if not all(v is None or type(v) is str for v in fields.values()) or \
                 (fields["mode"] is not None and fields["mode"] not in NIC_MODES):
             return None
